@@ -1,0 +1,84 @@
+"""Crash-safe file writes and the path rules every state and spill file follows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) if missing; the leaf directory is 0700."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` so that `path` always holds either the old or the new content, never a mix."""
+    path = Path(path)
+    ensure_private_dir(path.parent)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, PRIVATE_FILE_MODE)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Rename a bad file out of the way (`name.<reason>.<timestamp>`) and return its new path."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.{reason}.{stamp}")
+    counter = 1
+    while target.exists():
+        counter += 1
+        target = path.with_name(f"{path.name}.{reason}.{stamp}-{counter}")
+    os.replace(path, target)
+    return target
+
+
+def safe_child(directory: Path, name: str) -> Path:
+    """`directory / name`, refusing any name that could leave `directory` (.., /, NUL, hidden)."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"invalid name {name!r}: use letters, digits, '.', '_' or '-' "
+            "(no path separators, no leading dot, at most 200 characters)"
+        )
+    child = Path(directory) / name
+    if child.resolve().parent != Path(directory).resolve():
+        raise ValueError(f"invalid name {name!r}: it escapes {directory}")
+    return child

@@ -1,0 +1,53 @@
+"""Low-level readers of Linux /proc for this process; every function degrades to None off Linux."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_PROC_SELF = Path("/proc/self")
+
+
+def statm_rss_bytes() -> int | None:
+    """Resident set size from /proc/self/statm (one short read: the cheap path)."""
+    try:
+        fields = (_PROC_SELF / "statm").read_text().split()
+    except OSError:
+        return None
+    return int(fields[1]) * PAGE_SIZE
+
+
+def status_fields() -> dict[str, int] | None:
+    """The kB fields of /proc/self/status (VmRSS, RssAnon, RssFile, VmStk, VmExe, ...) in bytes."""
+    try:
+        text = (_PROC_SELF / "status").read_text()
+    except OSError:
+        return None
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            fields[name] = int(parts[0]) * 1024
+    return fields
+
+
+def mapped_rss_by_path(path_prefix: str | os.PathLike[str]) -> int | None:
+    """Resident bytes of file mappings whose path starts with `path_prefix` (from smaps)."""
+    prefix = str(path_prefix)
+    try:
+        text = (_PROC_SELF / "smaps").read_text()
+    except OSError:
+        return None
+    total = 0
+    counting = False
+    for line in text.splitlines():
+        first = line.split(maxsplit=1)[0] if line else ""
+        if "-" in first and not first.endswith(":"):
+            # A mapping header: "start-end perms offset dev inode [path]".
+            parts = line.split(maxsplit=5)
+            counting = len(parts) == 6 and parts[5].startswith(prefix)
+        elif counting and first == "Rss:":
+            total += int(line.split()[1]) * 1024
+    return total

@@ -1,0 +1,1 @@
+"""LeIndex TUI: the Textual dashboard and command line over the engine."""
