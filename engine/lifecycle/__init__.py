@@ -1,0 +1,1 @@
+"""Process lifecycle pieces: the cache-state file format and the background restore."""
