@@ -1,0 +1,291 @@
+"""The MCP tools of headless mode: typed, described, thin wrappers over `engine.api`.
+
+Each tool validates its arguments through its signature (the SDK turns the annotations into
+the JSON schema an agent reads from `list_tools`, with `Literal` types as enums), runs the
+blocking engine call on a worker thread so the event loop keeps serving, and turns the API's
+`ApiError` into an MCP error result (`isError`) whose text is the API's message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from engine import __version__, api
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DiagnosticsType = Literal["memory", "eviction", "config", "projects"]
+MemoryAction = Literal["cleanup", "configure", "spill", "evict", "gc", "status"]
+PriorityName = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+SearchMode = Literal["fulltext", "semantic", "hybrid"]
+
+# How often a tool that waits on indexing forwards the latest progress to the client: often
+# enough to look live, rarely enough that a fast index does not flood the transport.
+PROGRESS_INTERVAL_SECONDS = 0.2
+
+SERVER_INSTRUCTIONS = """\
+LeIndex: code search inside a fixed memory budget.
+Use `search` to find code in the indexed projects (`get_diagnostics(type="projects")` lists
+them; `index_project` adds one). `get_diagnostics(type="memory")` reports live memory use;
+`manage_memory` frees memory (cleanup, gc, spill, evict) or changes the soft/hard limits.
+"""
+
+
+async def _run_blocking(call: Callable[[], T]) -> T:
+    """Run one engine call on a worker thread and map its failures to MCP error results.
+
+    `abandon_on_cancel` lets a shutdown (stdin closed, SIGTERM) proceed without waiting for a
+    long index or a search that is still waiting on one; the runtime's shutdown stops those.
+    """
+    try:
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    except ToolError:
+        raise
+    except (api.ApiError, ValueError, LookupError, OSError) as exc:
+        # Anticipated bad input: the API's message is written for the caller as it is.
+        raise ToolError(str(exc) or type(exc).__name__) from exc
+    except Exception as exc:
+        # A bug, not bad input: keep the server serving and say where to look.
+        log.exception("engine call failed")
+        raise ToolError(f"internal error ({type(exc).__name__}: {exc}); see the log") from exc
+
+
+def _given(**kwargs: Any) -> dict[str, Any]:
+    """The keyword arguments the caller actually gave, so the API applies its own defaults."""
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
+async def get_diagnostics(
+    type: Annotated[
+        DiagnosticsType,
+        Field(
+            description=(
+                '"memory": live memory status and breakdown (the memory guide\'s fields); '
+                '"eviction": history of evictions; "config": the merged config with the '
+                'source of each value; "projects": indexed projects and their cache use.'
+            )
+        ),
+    ] = "memory",
+) -> dict[str, Any]:
+    """Report LeIndex diagnostics: memory status, eviction history, merged config or projects."""
+    return await _run_blocking(lambda: api.get_diagnostics(type=type))
+
+
+async def manage_memory(
+    action: Annotated[
+        MemoryAction,
+        Field(
+            description=(
+                '"cleanup": drop old cache entries and collect garbage; "configure": set '
+                'soft_limit_mb and hard_limit_mb (applied live); "spill": move caches to '
+                'disk; "evict": free target_mb by priority; "gc": run the garbage collector; '
+                '"status": current limits and usage.'
+            )
+        ),
+    ],
+    soft_limit_mb: Annotated[
+        float | None,
+        Field(gt=0, description="configure: new soft limit in MB (must be below hard_limit_mb)"),
+    ] = None,
+    hard_limit_mb: Annotated[
+        float | None,
+        Field(gt=0, description="configure: new hard limit in MB (must fit in the budget)"),
+    ] = None,
+    target_mb: Annotated[
+        float | None, Field(gt=0, description="evict: how many MB to free")
+    ] = None,
+    priority_threshold: Annotated[
+        PriorityName | None,
+        Field(description="evict: only evict projects at or below this priority"),
+    ] = None,
+    excluded_projects: Annotated[
+        list[str] | None, Field(description="evict: project names never to evict")
+    ] = None,
+) -> dict[str, Any]:
+    """Free memory or change the memory limits of the running LeIndex engine."""
+    options = _given(
+        soft_limit_mb=soft_limit_mb,
+        hard_limit_mb=hard_limit_mb,
+        target_mb=target_mb,
+        priority_threshold=priority_threshold,
+        excluded_projects=excluded_projects,
+    )
+    return await _run_blocking(lambda: api.manage_memory(action, trigger="mcp", **options))
+
+
+class _LatestProgress:
+    """The newest progress report from the indexing thread; older unsent ones are dropped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: Any = None
+        self._version = 0
+
+    def update(self, progress: Any) -> None:
+        with self._lock:
+            self._latest = progress
+            self._version += 1
+
+    def take(self, seen_version: int) -> tuple[int, Any]:
+        with self._lock:
+            if self._version == seen_version:
+                return seen_version, None
+            return self._version, self._latest
+
+
+def _progress_message(progress: Any) -> tuple[float, float | None, str]:
+    """`IndexProgress` → (progress, total, message) for `notifications/progress`."""
+    done = float(getattr(progress, "files_done", 0) or 0)
+    total_files = getattr(progress, "files_total", 0) or 0
+    phase = getattr(progress, "phase", "") or "indexing"
+    total = float(total_files) if total_files else None
+    message = f"{phase}: {int(done)}/{total_files} files" if total_files else str(phase)
+    return done, total, message
+
+
+async def _forward_progress(latest: _LatestProgress, ctx: Context) -> None:
+    """Send each new progress report to the client until cancelled (no-op without a token)."""
+    seen = 0
+    while True:
+        seen, progress = latest.take(seen)
+        if progress is not None:
+            await ctx.report_progress(*_progress_message(progress))
+        await anyio.sleep(PROGRESS_INTERVAL_SECONDS)
+
+
+async def index_project(
+    path: Annotated[str, Field(min_length=1, description="Directory of the project to index")],
+    ctx: Context,
+    priority: Annotated[
+        PriorityName | None,
+        Field(description="Eviction priority of the project (default from config)"),
+    ] = None,
+    wait: Annotated[
+        bool,
+        Field(
+            description=(
+                "true: return when the first index is complete (progress notifications are "
+                "sent if the request has a progressToken); false: start in the background"
+            )
+        ),
+    ] = True,
+) -> dict[str, Any]:
+    """Add a directory as a project and index it for full-text and semantic search."""
+    latest = _LatestProgress()
+
+    def call() -> dict[str, Any]:
+        return api.index_project(path, priority=priority, wait=wait, on_progress=latest.update)
+
+    if not wait:
+        return await _run_blocking(call)
+
+    failure: ToolError | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(_forward_progress, latest, ctx)
+        try:
+            result = await _run_blocking(call)
+        except ToolError as exc:
+            # Raised outside the task group, or it would arrive wrapped in an ExceptionGroup
+            # and lose its message on the way to the client.
+            failure = exc
+        finally:
+            group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    # The last report (100 %) may have arrived between two forwarding ticks.
+    _, progress = latest.take(-1)
+    if progress is not None:
+        await ctx.report_progress(*_progress_message(progress))
+    return result
+
+
+async def search(
+    query: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description=(
+                "What to look for. fulltext mode uses tantivy query syntax (e.g. "
+                '`parse AND config`, `"exact phrase"`); set literal=true to search the text '
+                "as typed."
+            ),
+        ),
+    ],
+    mode: Annotated[
+        SearchMode,
+        Field(description="fulltext (keywords), semantic (similar code) or hybrid (both)"),
+    ] = "fulltext",
+    project: Annotated[
+        str | None, Field(description="Only search this project (name); default: all")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=500, description="Maximum number of hits")] = 20,
+    literal: Annotated[
+        bool, Field(description="Treat the query as plain text, not query syntax")
+    ] = False,
+    wait_timeout_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=3600,
+            description=(
+                "If a project is still being indexed for the first time, wait up to this "
+                "long for it instead of answering from a partial index"
+            ),
+        ),
+    ] = 30.0,
+) -> dict[str, Any]:
+    """Search the indexed projects' code; returns hits with project, path, line, text, score."""
+    return await _run_blocking(
+        lambda: api.search(
+            query,
+            mode=mode,
+            project=project,
+            limit=limit,
+            literal=literal,
+            wait_timeout_seconds=wait_timeout_seconds,
+        )
+    )
+
+
+async def reload_config() -> dict[str, Any]:
+    """Re-read config.yaml and projects/*.yaml and apply them live (no restart)."""
+    return await _run_blocking(api.reload_config)
+
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+_CHANGES_STATE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, open_world_hint=False
+)
+
+
+def build_server(
+    lifespan: Callable[[MCPServer[Any]], AbstractAsyncContextManager[Any]] | None = None,
+) -> MCPServer[Any]:
+    """The LeIndex MCP server with its five tools; `lifespan` starts and stops the engine."""
+    server: MCPServer[Any] = MCPServer(
+        "leindex",
+        title="LeIndex",
+        instructions=SERVER_INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+        lifespan=lifespan,
+    )
+    server.add_tool(get_diagnostics, title="Diagnostics", annotations=_READ_ONLY)
+    server.add_tool(manage_memory, title="Manage memory", annotations=_CHANGES_STATE)
+    server.add_tool(index_project, title="Index a project", annotations=_CHANGES_STATE)
+    server.add_tool(search, title="Search code", annotations=_READ_ONLY)
+    server.add_tool(reload_config, title="Reload config", annotations=_CHANGES_STATE)
+    return server

@@ -1,0 +1,178 @@
+"""The MCP tool layer on its own: schemas, error mapping and progress, over a fake engine.api.
+
+The real engine is exercised end to end over stdio in tests/integration/test_mcp_stdio.py;
+here the API functions are replaced so each behaviour of the thin layer is checked alone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from engine import api
+from leindex_tui import mcp_tools
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple, dict]]:
+    """Replace the API functions the tools call with recorders; returns the call log."""
+    log: list[tuple[str, tuple, dict]] = []
+
+    def recorder(name: str, result: Any):
+        def fake(*args: Any, **kwargs: Any) -> Any:
+            log.append((name, args, kwargs))
+            if isinstance(result, Exception):
+                raise result
+            return result(*args, **kwargs) if callable(result) else result
+
+        return fake
+
+    def fake_search(query: str, **kwargs: Any) -> dict[str, Any]:
+        if query == "AND AND":
+            raise api.ApiError("invalid query 'AND AND': syntax error at position 0")
+        if query == "boom":
+            raise RuntimeError("engine bug")
+        return {"query": query, "hits": [], **kwargs}
+
+    def fake_index(path: str, priority=None, wait=True, on_progress=None) -> dict[str, Any]:
+        if path == "/no/such/dir":
+            raise api.ApiError("/no/such/dir: no such directory")
+        if on_progress is not None:
+            for done in range(1, 4):
+                on_progress(SimpleNamespace(files_done=done, files_total=3, phase="indexing"))
+        return {"name": "proj", "path": path, "priority": priority or "MEDIUM", "indexed": wait}
+
+    monkeypatch.setattr(api, "get_diagnostics", recorder("get_diagnostics", {"ok": 1}), False)
+    monkeypatch.setattr(api, "manage_memory", recorder("manage_memory", {"success": True}), False)
+    monkeypatch.setattr(api, "search", recorder("search", fake_search), False)
+    monkeypatch.setattr(api, "index_project", recorder("index_project", fake_index), False)
+    monkeypatch.setattr(api, "reload_config", recorder("reload_config", {"success": True}), False)
+    return log
+
+
+def _payload(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content[0].text
+    return json.loads(result.content[0].text)
+
+
+async def test_every_tool_has_a_description_and_typed_parameters() -> None:
+    async with Client(mcp_tools.build_server()) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    assert set(tools) == {
+        "get_diagnostics",
+        "manage_memory",
+        "index_project",
+        "search",
+        "reload_config",
+    }
+    for tool in tools.values():
+        assert tool.description and len(tool.description) > 20
+        for name, schema in tool.input_schema.get("properties", {}).items():
+            assert schema.get("description"), f"{tool.name}.{name} has no description"
+    props = {name: tool.input_schema.get("properties", {}) for name, tool in tools.items()}
+    assert props["get_diagnostics"]["type"]["enum"] == ["memory", "eviction", "config", "projects"]
+    assert set(props["manage_memory"]["action"]["enum"]) == {
+        "cleanup",
+        "configure",
+        "spill",
+        "evict",
+        "gc",
+        "status",
+    }
+    assert props["search"]["mode"]["enum"] == ["fulltext", "semantic", "hybrid"]
+    assert props["search"]["limit"]["type"] == "integer"
+    assert tools["manage_memory"].input_schema["required"] == ["action"]
+    assert tools["index_project"].input_schema["required"] == ["path"]
+    assert tools["search"].input_schema["required"] == ["query"]
+
+
+async def test_arguments_reach_the_api_with_mcp_as_trigger(calls: list) -> None:
+    async with Client(mcp_tools.build_server()) as client:
+        _payload(await client.call_tool("get_diagnostics", {"type": "eviction"}))
+        _payload(
+            await client.call_tool(
+                "manage_memory",
+                {"action": "evict", "target_mb": 5, "priority_threshold": "LOW"},
+            )
+        )
+        found = _payload(
+            await client.call_tool("search", {"query": "parse", "wait_timeout_seconds": 2})
+        )
+
+    assert calls[0] == ("get_diagnostics", (), {"type": "eviction"})
+    assert calls[1] == (
+        "manage_memory",
+        ("evict",),
+        {"trigger": "mcp", "target_mb": 5.0, "priority_threshold": "LOW"},
+    )
+    assert found["wait_timeout_seconds"] == 2.0 and found["mode"] == "fulltext"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("manage_memory", {"action": "explode"}, "'cleanup'"),
+        ("get_diagnostics", {"type": "disk"}, "'memory'"),
+        ("search", {"query": "x", "limit": "many"}, "limit"),
+        ("search", {"query": "x", "mode": "fuzzy"}, "'hybrid'"),
+        ("search", {}, "query"),
+        ("index_project", {}, "path"),
+        ("index_project", {"path": 42}, "path"),
+        ("manage_memory", {"action": "configure", "soft_limit_mb": -1}, "soft_limit_mb"),
+        ("search", {"query": "AND AND"}, "invalid query 'AND AND'"),
+        ("index_project", {"path": "/no/such/dir"}, "no such directory"),
+        ("search", {"query": "boom"}, "internal error (RuntimeError: engine bug)"),
+    ],
+)
+async def test_bad_input_is_an_error_result_and_the_server_keeps_serving(
+    calls: list, tool: str, arguments: dict, expected: str
+) -> None:
+    async with Client(mcp_tools.build_server()) as client:
+        result = await client.call_tool(tool, arguments)
+        assert result.is_error
+        assert expected in result.content[0].text
+        assert _payload(await client.call_tool("get_diagnostics", {})) == {"ok": 1}
+
+
+async def test_index_project_forwards_progress_when_the_client_asks(calls: list) -> None:
+    reports: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reports.append((progress, total, message))
+
+    async with Client(mcp_tools.build_server()) as client:
+        result = await client.call_tool(
+            "index_project", {"path": "/src", "priority": "HIGH"}, progress_callback=on_progress
+        )
+
+    assert _payload(result)["priority"] == "HIGH"
+    assert reports, "no progress notification arrived"
+    assert reports[-1] == (3.0, 3.0, "indexing: 3/3 files")
+    assert calls[0][2]["on_progress"] is not None
+
+
+async def test_index_project_without_wait_returns_at_once(calls: list) -> None:
+    async with Client(mcp_tools.build_server()) as client:
+        result = _payload(await client.call_tool("index_project", {"path": "/src", "wait": False}))
+
+    assert result["indexed"] is False
+    assert calls[0][2]["wait"] is False
+
+
+def test_latest_progress_keeps_only_the_newest_report() -> None:
+    latest = mcp_tools._LatestProgress()
+    assert latest.take(0) == (0, None)
+    writers = [threading.Thread(target=latest.update, args=(n,)) for n in range(5)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    version, progress = latest.take(0)
+    assert version == 5 and progress in range(5)
+    assert latest.take(version) == (version, None)
