@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -58,35 +59,90 @@ def _log_to_stderr() -> None:
         root.addHandler(handler)
 
 
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    """End the session on SIGTERM or SIGINT; the shutdown itself runs after the loop."""
-    with anyio.open_signal_receiver(*_STOP_SIGNALS) as received:
-        async for signum in received:
-            log.info("received %s: shutting down", signal.Signals(signum).name)
-            scope.cancel()
-            return
+class _HeadlessSession:
+    """One headless run: serves MCP, then shuts the runtime down exactly once.
 
+    A stop signal cancels the session, but the SDK reads stdin on a worker thread that a
+    cancel cannot interrupt: if the client keeps stdin open, the event loop would wait for
+    the next line forever. So a signal also arms a watchdog: if the loop has not wound down
+    within `STUCK_LOOP_GRACE_SECONDS`, the watchdog runs the same graceful shutdown itself
+    and ends the process.
+    """
 
-async def _serve(runtime: Any, wire_stdout: TextIO) -> None:
-    """Serve MCP on stdio until stdin closes or a stop signal arrives."""
+    STUCK_LOOP_GRACE_SECONDS = 1.0
 
-    @asynccontextmanager
-    async def lifespan(_server: Any) -> AsyncIterator[None]:
-        # fd 1 is claimed by now: from here on stdout writes land on stderr.
-        sys.stdout = sys.stderr
-        runtime.start()
-        yield
+    def __init__(self, runtime: Any, wire_stdout: TextIO) -> None:
+        self.runtime = runtime
+        self.wire_stdout = wire_stdout
+        self._loop_done = threading.Event()
+        self._shutdown_lock = threading.Lock()
+        self._shut_down = False
+        self._previous_handlers = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
 
-    server = build_server(lifespan=lifespan)
-    async with anyio.create_task_group() as group:
-        group.start_soon(_stop_on_signal, group.cancel_scope)
-        # The transport claims fd 1 through sys.stdout, so it must be the real one here.
-        sys.stdout = wire_stdout
+    def run(self) -> int:
         try:
-            await server.run_stdio_async()
+            anyio.run(self._serve)
+        except KeyboardInterrupt:
+            pass
         finally:
+            self._loop_done.set()
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        """Restore signal handling, retire the wire and persist state; only the first call acts."""
+        with self._shutdown_lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
+            # The runtime's handlers come back for the shutdown phase, so a second signal
+            # cannot kill the process half-way through persisting state.
+            for signum, handler in self._previous_handlers.items():
+                if handler is not None:
+                    with contextlib.suppress(ValueError):  # not on the main thread
+                        signal.signal(signum, handler)
+            _retire_wire(self.wire_stdout)
+            self.runtime.shutdown()
+
+    def _finish_if_loop_is_stuck(self) -> None:
+        if self._loop_done.wait(self.STUCK_LOOP_GRACE_SECONDS):
+            return
+        log.info("stdin still open after a stop signal: shutting down without the event loop")
+        self.shutdown()
+        logging.shutdown()
+        os._exit(0)
+
+    async def _stop_on_signal(self, scope: anyio.CancelScope) -> None:
+        """End the session on SIGTERM or SIGINT; the shutdown itself runs after the loop."""
+        with anyio.open_signal_receiver(*_STOP_SIGNALS) as received:
+            async for signum in received:
+                log.info("received %s: shutting down", signal.Signals(signum).name)
+                threading.Thread(
+                    target=self._finish_if_loop_is_stuck, name="leindex-stop", daemon=True
+                ).start()
+                scope.cancel()
+                return
+
+    async def _serve(self) -> None:
+        """Serve MCP on stdio until stdin closes or a stop signal arrives."""
+
+        @asynccontextmanager
+        async def lifespan(_server: Any) -> AsyncIterator[None]:
+            # fd 1 is claimed by now: from here on stdout writes land on stderr.
             sys.stdout = sys.stderr
-            group.cancel_scope.cancel()
+            self.runtime.start()
+            yield
+
+        server = build_server(lifespan=lifespan)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._stop_on_signal, group.cancel_scope)
+            # The transport claims fd 1 through sys.stdout, so it must be the real one here.
+            sys.stdout = self.wire_stdout
+            try:
+                await server.run_stdio_async()
+            finally:
+                sys.stdout = sys.stderr
+                group.cancel_scope.cancel()
 
 
 def run_headless(paths: Sequence[str]) -> int:
@@ -102,20 +158,7 @@ def run_headless(paths: Sequence[str]) -> int:
 
         runtime = Runtime(paths=checked, headless=True)
         runtime.install_signal_handlers()
-        # The runtime's own SIGTERM/SIGINT handling comes back for the shutdown phase, where a
-        # second signal must not kill us half-way through persisting state.
-        previous_handlers = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
-        try:
-            anyio.run(_serve, runtime, wire_stdout)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for signum, handler in previous_handlers.items():
-                if handler is not None:
-                    signal.signal(signum, handler)
-            _retire_wire(wire_stdout)
-            runtime.shutdown()
-        return 0
+        return _HeadlessSession(runtime, wire_stdout).run()
     finally:
         sys.stdout = sys.stderr
 
