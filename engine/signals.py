@@ -30,6 +30,7 @@ class SignalRelay:
         self._previous: dict[int, object] = {}
         self._thread = threading.Thread(target=self._dispatch_loop, name=name, daemon=True)
         self._started = False
+        self._exit_code: int | None = None
 
     @property
     def installed_signals(self) -> tuple[int, ...]:
@@ -61,8 +62,19 @@ class SignalRelay:
         """Queue `signum` as if it had arrived (used by tests and by callers on other threads)."""
         self._pending.put(signum)
 
+    def exit_main_thread(self, signum: int, code: int) -> None:
+        """Make the main thread raise `SystemExit(code)` (called once the work is done).
+
+        The signal is re-sent to the main thread itself (pthread_kill), so even a main
+        thread blocked in a wait is interrupted and runs the handler, which then exits.
+        """
+        self._exit_code = code
+        signal.pthread_kill(threading.main_thread().ident, signum)
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Nothing but the queue: no logging, no locks (see the module docstring).
+        if self._exit_code is not None:
+            raise SystemExit(self._exit_code)
         self._pending.put(signum)
 
     def _dispatch_loop(self) -> None:

@@ -1,0 +1,321 @@
+"""One running LeIndex process: engine, memory manager, reload triggers, pidfile, shutdown.
+
+`Runtime.start()` returns at once; indexing, restore and the config watcher run on their own
+threads. Reload triggers (the config watcher, SIGHUP, `leindex reload`, `Runtime.reload()`)
+all go through `engine.config.reload_config()`; the runtime's built-in observer then applies
+the new caps and limits to the live engine and memory manager. `shutdown()` is idempotent and
+is what SIGTERM/SIGINT, the TUI's quit and the MCP server's end of session call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import ensure_private_dir
+from engine.lifecycle.logging_setup import attach_file_logging, detach_file_logging
+from engine.memory import persistence
+from engine.pidfile import PID_FILE_NAME, PidFile, PidFileError, PidFileStatus
+from engine.signals import SignalRelay, signal_name
+
+log = logging.getLogger(__name__)
+
+ReloadListener = Callable[[Any], None]
+TerminateCallback = Callable[[int], None]
+
+_TERMINATE_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _leindex_home() -> Path:
+    from engine.config import leindex_home
+
+    return leindex_home()
+
+
+class Runtime:
+    """Wires one engine, one memory manager, reload triggers, pidfile, restore and shutdown."""
+
+    def __init__(
+        self,
+        home: Path | str | None = None,
+        paths: Iterable[Path | str] = (),
+        probe: Any = None,
+        clock: Callable[[], float] | None = None,
+        watch_config: bool = True,
+        headless: bool = False,
+    ) -> None:
+        self.home = Path(home).expanduser().absolute() if home else _leindex_home()
+        self.paths = tuple(Path(p).expanduser().absolute() for p in paths)
+        self.probe = probe
+        self.clock = clock
+        self.watch_config = watch_config
+        self.headless = headless
+        self.engine: Any = None
+        self.memory_manager: Any = None
+        self.pidfile = PidFile(self.home / PID_FILE_NAME)
+        self.pidfile_status: PidFileStatus | None = None
+        self.restorer: persistence.CacheRestorer | None = None
+        self.shutdown_report: persistence.ShutdownReport | None = None
+        self._warnings: list[str] = []
+        self._reload_listeners: list[ReloadListener] = []
+        self._listeners_lock = threading.Lock()
+        self._lifecycle_lock = threading.Lock()
+        self._started = False
+        self._shutdown_started = False
+        self._shutdown_done = threading.Event()
+        self._stop_background = threading.Event()
+        self._watcher: Any = None
+        self._observer: Any = None
+        self._relay: SignalRelay | None = None
+        self._on_terminate: TerminateCallback | None = None
+        self._log_handler: logging.Handler | None = None
+        self._last_reload: Any = None
+
+    # ----------------------------------------------------------------- start
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Warnings from start-up (a live pidfile owner, a cache state set aside) for the UI."""
+        return tuple(self._warnings)
+
+    @property
+    def running(self) -> bool:
+        """True after `start()` and before `shutdown()`."""
+        return self._started and not self._shutdown_started
+
+    @property
+    def last_reload(self) -> Any:
+        """The `ReloadResult` of the latest reload this runtime triggered or observed."""
+        return self._last_reload
+
+    def start(self) -> Runtime:
+        """Bring everything up and return at once; long work runs on daemon threads."""
+        with self._lifecycle_lock:
+            if self._started:
+                return self
+            self._started = True
+        ensure_private_dir(self.home)
+        self._log_handler = attach_file_logging(self.home)
+        self._take_pidfile()
+        from engine.config import get_reload_manager
+        from engine.index import Engine, set_engine
+        from engine.memory import MemoryManager, set_memory_manager
+
+        self.engine = Engine(home=self.home)
+        set_engine(self.engine)
+        self.memory_manager = MemoryManager(engine=self.engine, probe=self.probe, clock=self.clock)
+        set_memory_manager(self.memory_manager)
+        self._observer = _RuntimeConfigObserver(self)
+        get_reload_manager().register_observer(self._observer)
+        self._start_monitoring()
+        for path in self.paths:
+            self.engine.index_project_async(path)
+        self._start_restore()
+        if self.watch_config:
+            self._start_watcher()
+        log.info("leindex runtime started (pid %d, home %s)", os.getpid(), self.home)
+        return self
+
+    def _take_pidfile(self) -> None:
+        try:
+            self.pidfile_status = self.pidfile.acquire()
+        except (OSError, PidFileError) as error:
+            self._warn(f"could not write {self.pidfile.path}: {error}; SIGHUP via pidfile is off")
+            return
+        if self.pidfile_status.warning:
+            self._warn(self.pidfile_status.warning)
+        elif self.pidfile_status.owned:
+            # Only the owner may clean up: a second instance could be mid-write.
+            persistence.remove_stale_temp_files(self.home)
+
+    def _start_monitoring(self) -> None:
+        from engine.config import get_config
+
+        monitoring = get_config().memory.monitoring
+        if monitoring.enabled:
+            self.memory_manager.start_monitoring(monitoring.interval_seconds)
+
+    def _start_restore(self) -> None:
+        outcome = persistence.load_cache_state(self.home / persistence.CACHE_STATE_FILE_NAME)
+        if outcome.warning:
+            self._warn(outcome.warning)
+        if outcome.state is None:
+            return
+        self.restorer = persistence.restore_cache_state(
+            self.engine, self.home, background=True, stop=self._stop_background, state=outcome.state
+        )
+
+    def _start_watcher(self) -> None:
+        from engine.config.watcher import ConfigWatcher
+
+        self._watcher = ConfigWatcher(self.home, self._on_config_files_changed)
+        self._watcher.start()
+
+    def wait_watcher_ready(self, timeout: float | None = None) -> bool:
+        """Block until the config watcher sees writes (tests, benchmarks); False if none runs."""
+        return self._watcher is not None and self._watcher.wait_ready(timeout)
+
+    def wait_restored(self, timeout: float | None = None) -> bool:
+        """Block until the background restore is over (True at once if there was none)."""
+        return self.restorer is None or self.restorer.done.wait(timeout)
+
+    def _warn(self, message: str) -> None:
+        log.warning(message)
+        self._warnings.append(message)
+
+    # ---------------------------------------------------------------- reload
+
+    def reload(self, trigger: str = "api") -> Any:
+        """Re-read config files through the one reload path; returns its `ReloadResult`.
+
+        An invalid file changes nothing: the result carries the error (file, line, key),
+        it is logged, and every reload listener gets it.
+        """
+        from engine.config import reload_config
+
+        started = time.perf_counter()
+        result = reload_config()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if getattr(result, "success", False):
+            log.info("config reloaded (%s) in %.1f ms: %s", trigger, elapsed_ms, result.changes)
+        else:
+            log.warning("config reload (%s) rejected: %s", trigger, result.error)
+        self._publish_reload(result)
+        return result
+
+    def register_reload_listener(self, listener: ReloadListener) -> Callable[[], None]:
+        """Call `listener(ReloadResult)` after every reload (from any thread); returns an undo."""
+        with self._listeners_lock:
+            self._reload_listeners.append(listener)
+
+        def unregister() -> None:
+            with self._listeners_lock:
+                if listener in self._reload_listeners:
+                    self._reload_listeners.remove(listener)
+
+        return unregister
+
+    def _publish_reload(self, result: Any) -> None:
+        self._last_reload = result
+        with self._listeners_lock:
+            listeners = list(self._reload_listeners)
+        for listener in listeners:  # outside the lock: a listener may register another
+            try:
+                listener(result)
+            except Exception:
+                log.exception("reload listener %r failed", listener)
+
+    def _on_config_files_changed(self, paths: tuple[Path, ...]) -> None:
+        names = ", ".join(str(p.relative_to(self.home)) for p in paths)
+        self.reload(trigger=f"file change: {names}")
+
+    # --------------------------------------------------------------- signals
+
+    def install_signal_handlers(self, on_terminate: TerminateCallback | None = None) -> None:
+        """SIGHUP reloads; SIGTERM/SIGINT shut down gracefully (call from the main thread).
+
+        After a signal-initiated shutdown, `on_terminate(signum)` runs (the TUI passes one
+        that exits the app). Without it the main thread gets `SystemExit(128 + signum)`.
+        """
+        self._on_terminate = on_terminate
+        if self._relay is None:
+            callbacks = {signal.SIGHUP: self._on_reload_signal}
+            callbacks.update(dict.fromkeys(_TERMINATE_SIGNALS, self._on_terminate_signal))
+            self._relay = SignalRelay(callbacks)
+        self._relay.install()
+
+    def _on_reload_signal(self, signum: int) -> None:
+        self.reload(trigger=signal_name(signum))
+
+    def _on_terminate_signal(self, signum: int) -> None:
+        log.info("received %s: shutting down gracefully", signal_name(signum))
+        if not self._begin_shutdown():
+            # Someone else is already shutting down (a quit, the end of an MCP session):
+            # let them finish; a second signal must not cut the state save short.
+            log.info("%s ignored: shutdown already in progress", signal_name(signum))
+            return
+        self._finish_shutdown()
+        if self._on_terminate is not None:
+            self._on_terminate(signum)
+        elif self._relay is not None:
+            self._relay.exit_main_thread(signum, 128 + signum)
+
+    # -------------------------------------------------------------- shutdown
+
+    def shutdown(self) -> persistence.ShutdownReport | None:
+        """Stop watchers and monitoring, persist cache state, close indexes, drop the pidfile.
+
+        Idempotent and safe from any thread; a concurrent second call waits for the first.
+        """
+        if self._begin_shutdown():
+            self._finish_shutdown()
+        else:
+            self._shutdown_done.wait()
+        return self.shutdown_report
+
+    def _begin_shutdown(self) -> bool:
+        with self._lifecycle_lock:
+            if self._shutdown_started:
+                return False
+            self._shutdown_started = True
+            return True
+
+    def _finish_shutdown(self) -> None:
+        try:
+            self._stop_background.set()
+            if self._watcher is not None:
+                self._watcher.stop()
+            if self._observer is not None:
+                self._unregister_observer()
+            if self.engine is not None:
+                self.shutdown_report = persistence.graceful_shutdown(
+                    self.engine,
+                    self.home,
+                    stop_monitoring=self._stop_monitoring,
+                    cancel_restore=self._stop_background,
+                )
+            self.pidfile.release()
+            log.info("leindex runtime stopped (pid %d)", os.getpid())
+        finally:
+            if self._relay is not None:
+                self._relay.uninstall()
+            detach_file_logging(self._log_handler)
+            self._log_handler = None
+            self._shutdown_done.set()
+
+    def _stop_monitoring(self) -> None:
+        if self.memory_manager is not None:
+            self.memory_manager.stop_monitoring()
+
+    def _unregister_observer(self) -> None:
+        from engine.config import get_reload_manager
+
+        manager = get_reload_manager()
+        unregister = getattr(manager, "unregister_observer", None)
+        if unregister is not None:
+            unregister(self._observer)
+
+
+class _RuntimeConfigObserver:
+    """The built-in observer: applies a new config to the running engine and memory manager."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def on_config_reloaded(self, event: Any) -> None:
+        runtime = self._runtime
+        config = event.new_config
+        if runtime.engine is not None:
+            dropped = runtime.engine.apply_config(config)
+            log.info("applied reloaded config to the engine (dropped %s)", dropped)
+        manager = runtime.memory_manager
+        if manager is not None:
+            apply = getattr(manager, "apply_config", None)
+            if apply is not None:
+                apply(config)
