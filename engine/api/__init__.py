@@ -4,6 +4,7 @@ Each group of operations lives in its own module; this package re-exports them s
 callers write `from engine import api; api.search(...)`.
 """
 
+from engine.api.config_ops import reload_config
 from engine.api.errors import ApiError
 
-__all__ = ["ApiError"]
+__all__ = ["ApiError", "reload_config"]
