@@ -1,0 +1,74 @@
+"""SignalRelay: handlers only queue; callbacks run on the relay thread; old handlers come back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from engine.signals import SignalRelay, signal_name
+
+
+def test_signal_runs_callback_on_the_relay_thread_not_the_main_thread() -> None:
+    seen: list[tuple[int, str]] = []
+    done = threading.Event()
+
+    def on_hup(signum: int) -> None:
+        seen.append((signum, threading.current_thread().name))
+        done.set()
+
+    relay = SignalRelay({signal.SIGHUP: on_hup}, name="relay-under-test")
+    previous = signal.getsignal(signal.SIGHUP)
+    relay.install()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert done.wait(5)
+    finally:
+        relay.uninstall()
+
+    assert seen == [(signal.SIGHUP, "relay-under-test")]
+    assert signal.getsignal(signal.SIGHUP) == previous
+
+
+def test_failing_callback_does_not_stop_later_signals() -> None:
+    calls: list[int] = []
+    done = threading.Event()
+
+    def flaky(signum: int) -> None:
+        calls.append(signum)
+        if len(calls) == 1:
+            raise RuntimeError("first one fails")
+        done.set()
+
+    relay = SignalRelay({signal.SIGHUP: flaky})
+    relay.install()
+    try:
+        relay.deliver(signal.SIGHUP)
+        relay.deliver(signal.SIGHUP)
+        assert done.wait(5)
+    finally:
+        relay.uninstall()
+    assert calls == [signal.SIGHUP, signal.SIGHUP]
+
+
+def test_install_off_the_main_thread_is_refused() -> None:
+    relay = SignalRelay({signal.SIGHUP: lambda s: None})
+    errors: list[BaseException] = []
+
+    def install() -> None:
+        try:
+            relay.install()
+        except RuntimeError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=install)
+    thread.start()
+    thread.join()
+    assert errors and "main thread" in str(errors[0])
+
+
+@pytest.mark.parametrize(("signum", "name"), [(signal.SIGHUP, "SIGHUP"), (999, "999")])
+def test_signal_name(signum: int, name: str) -> None:
+    assert signal_name(signum) == name
