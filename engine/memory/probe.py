@@ -1,0 +1,126 @@
+"""Measures this process's memory from the OS, and hands freed memory back to it.
+
+The cheap path (`rss_bytes`) is one read of /proc/self/statm, which is what the monitoring
+tick uses. `sample()` reads /proc/self/status for the anonymous / file-backed split;
+`mapped_bytes()` walks /proc/self/smaps and is only called on demand (it costs milliseconds).
+Off Linux every figure comes from psutil instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from dataclasses import dataclass
+
+from engine import procfs
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProbeSample:
+    """One reading of the process's memory, all in bytes.
+
+    `heap` is the anonymous resident memory (RssAnon): every malloc'd, pymalloc'd and
+    numpy/hnswlib byte that is resident, which is what "heap" means for this process.
+    `stack` is the main thread's stack mapping (VmStk); `code` the executable's text (VmExe).
+    """
+
+    rss: int
+    anon: int
+    file: int
+    stack: int
+    code: int
+    heap: int
+
+
+class MemoryProbe:
+    """The real probe: /proc on Linux, psutil elsewhere."""
+
+    def __init__(self) -> None:
+        self._malloc_trim = _load_malloc_trim()
+        self._psutil_process = None
+        self._lock = threading.Lock()
+
+    def rss_bytes(self) -> int:
+        """Resident set size now (one statm read on Linux)."""
+        rss = procfs.statm_rss_bytes()
+        if rss is not None:
+            return rss
+        return self._psutil().memory_info().rss
+
+    def sample(self) -> ProbeSample:
+        """RSS with its anonymous / file-backed split, stack and code sizes."""
+        fields = procfs.status_fields()
+        if fields and "VmRSS" in fields:
+            rss = fields["VmRSS"]
+            anon = fields.get("RssAnon", rss)
+            file_backed = fields.get("RssFile", 0) + fields.get("RssShmem", 0)
+            return ProbeSample(
+                rss=rss,
+                anon=anon,
+                file=file_backed,
+                stack=fields.get("VmStk", 0),
+                code=fields.get("VmExe", 0),
+                heap=anon,
+            )
+        info = self._psutil().memory_info()
+        shared = getattr(info, "shared", 0)
+        text = getattr(info, "text", 0)
+        anon = max(info.rss - shared, 0)
+        return ProbeSample(rss=info.rss, anon=anon, file=shared, stack=0, code=text, heap=anon)
+
+    def mapped_bytes(self, prefix: str | os.PathLike[str]) -> int:
+        """Resident bytes of files mapped from under `prefix` (e.g. tantivy's index dir)."""
+        mapped = procfs.mapped_rss_by_path(prefix)
+        if mapped is not None:
+            return mapped
+        try:
+            maps = self._psutil().memory_maps(grouped=True)
+        except Exception:  # psutil raises AccessDenied / NotImplementedError per platform
+            return 0
+        prefix_text = str(prefix)
+        return sum(m.rss for m in maps if str(m.path).startswith(prefix_text))
+
+    def return_memory_to_os(self) -> bool:
+        """Ask the C allocator to give free pages back (glibc malloc_trim); False if unavailable."""
+        if self._malloc_trim is None:
+            return False
+        with self._lock:  # malloc_trim is thread-safe, but concurrent trims only waste CPU
+            return bool(self._malloc_trim(0))
+
+    def _psutil(self):
+        if self._psutil_process is None:
+            import psutil
+
+            self._psutil_process = psutil.Process()
+        return self._psutil_process
+
+
+def _load_malloc_trim():
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # musl and non-glibc platforms have no malloc_trim
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_default_probe: MemoryProbe | None = None
+_default_lock = threading.Lock()
+
+
+def get_default_probe() -> MemoryProbe:
+    """The process-wide real probe."""
+    global _default_probe
+    with _default_lock:
+        if _default_probe is None:
+            _default_probe = MemoryProbe()
+        return _default_probe

@@ -1,0 +1,512 @@
+"""Spill files: data written to disk under an HMAC, read back only if the HMAC verifies.
+
+File layout (version 1), all integers big-endian:
+
+    magic "LEISPILL" | version u8 | codec 1 byte | reserved u16 | key length u32 |
+    payload length u64 | key (UTF-8) | payload | HMAC-SHA256(secret, everything before it)
+
+Codecs: B = bytes, S = UTF-8 text, J = JSON (only for values made of dict[str]/list/str/
+int/float/bool/None, so they come back equal), P = pickle for anything else. A pickle is
+only unpickled after the HMAC over the whole file has verified with the secret key, which
+lives in a 0600 file in LEINDEX_HOME: a file we did not write cannot get that far. A file
+that fails any check (magic, version, length, HMAC, key) is set aside, never decoded.
+
+Two kinds of spill share the directory and its size bound: user data (`spill_to_disk`,
+names `u-<hash>.spill`, fsync'd: it cannot be regenerated) and cache entries (`c-<pid>-
+<hash>.spill`, not fsync'd: they are a copy of data the engine can recompute). When the
+bound would be passed, the oldest cache spills are deleted first; user data is never deleted
+to make room: the spill is refused instead (SpillFullError).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import pickle
+import struct
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import atomic_write_bytes, ensure_private_dir, safe_child, set_aside
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"LEISPILL"
+VERSION = 1
+_HEADER = struct.Struct(">8sBcHIQ")
+MAC_SIZE = 32
+SECRET_SIZE = 32
+SECRET_FILE_NAME = "spill.secret"
+_MAX_KEY_BYTES = 64 * 1024
+_PARALLEL_MAC_MIN_BYTES = 1024 * 1024
+_SUFFIX = ".spill"
+
+
+class SpillError(Exception):
+    """A spill or load that could not be done; the message says why."""
+
+
+class SpillIntegrityError(SpillError):
+    """A spill file failed its checks (tampered, truncated, wrong version); it was set aside."""
+
+    def __init__(self, message: str, set_aside_as: Path | None = None) -> None:
+        super().__init__(message)
+        self.set_aside_as = set_aside_as
+
+
+class SpillFullError(SpillError):
+    """The spill would pass `max_spill_size_mb` even after dropping every cache spill."""
+
+
+class SpillUnavailableError(SpillError):
+    """Spilling is disabled, or the spill directory cannot be written."""
+
+
+class SpillNotFoundError(SpillError, KeyError):
+    """Nothing is spilled under that key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not spilled"
+
+
+@dataclass(frozen=True)
+class SpillRecord:
+    """One spill written: its file, size on disk and codec."""
+
+    key: str
+    path: Path
+    size_bytes: int
+    codec: str
+
+
+@dataclass
+class _IndexEntry:
+    size: int
+    mtime: float
+    is_cache: bool
+
+
+class SpillStore:
+    """The spill directory, bounded by `max_bytes`; thread-safe."""
+
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int,
+        secret_path: Path,
+        enabled: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = int(max_bytes)
+        self.secret_path = Path(secret_path)
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._index: dict[str, _IndexEntry] | None = None
+        self._secret: bytes | None = None
+
+    # --- public API -------------------------------------------------------------------
+
+    def spill(self, key: str, data: Any) -> SpillRecord:
+        """Write `data` under the user key `key` (durable: fsync'd)."""
+        if not isinstance(key, str) or not key:
+            raise SpillError(f"spill key must be a non-empty string (got {key!r})")
+        return self._write(_user_file_name(key), key, data, is_cache=False)
+
+    def load(self, key: str) -> Any:
+        """Read back what `spill(key, ...)` wrote; the file stays (load it again if needed)."""
+        if not isinstance(key, str) or not key:
+            raise SpillNotFoundError(f"no spill for key {key!r}")
+        return self._read(_user_file_name(key), key)
+
+    def remove(self, key: str) -> bool:
+        """Delete a user spill; True if there was one."""
+        return self._delete(_user_file_name(key))
+
+    def spill_cache_entry(self, namespace: str, key: Any, value: Any) -> SpillRecord:
+        """Write one cache entry (not fsync'd: the engine can always recompute it)."""
+        label = _cache_label(namespace, key)
+        return self._write(_cache_file_name(label), label, value, is_cache=True)
+
+    def load_cache_entry(self, namespace: str, key: Any) -> Any | None:
+        """Read back and delete one spilled cache entry; None if it is gone or unreadable."""
+        label = _cache_label(namespace, key)
+        name = _cache_file_name(label)
+        try:
+            value = self._read(name, label)
+        except SpillNotFoundError:
+            return None
+        except SpillError as error:
+            log.warning("spilled cache entry %s not reloaded: %s", label, error)
+            return None
+        self._delete(name)
+        return value
+
+    def discard_cache_entry(self, namespace: str, key: Any) -> bool:
+        """Delete a spilled cache entry without reading it."""
+        return self._delete(_cache_file_name(_cache_label(namespace, key)))
+
+    def usage_bytes(self) -> int:
+        """Bytes currently held in spill files of this directory."""
+        with self._lock:
+            return sum(entry.size for entry in self._load_index().values())
+
+    def cache_spill_count(self) -> int:
+        """Number of spilled cache entries on disk."""
+        with self._lock:
+            return sum(1 for entry in self._load_index().values() if entry.is_cache)
+
+    def configure(self, max_bytes: int, enabled: bool) -> None:
+        """Follow new config values (a lower bound applies to the next spill)."""
+        self.max_bytes = int(max_bytes)
+        self.enabled = enabled
+
+    def discard_all_cache_spills(self) -> int:
+        """Delete every cache spill of this process (e.g. at shutdown); return the count."""
+        with self._lock:
+            names = [n for n, e in self._load_index().items() if e.is_cache]
+        return sum(1 for name in names if self._delete(name))
+
+    # --- writing ----------------------------------------------------------------------
+
+    def _write(self, name: str, key: str, data: Any, *, is_cache: bool) -> SpillRecord:
+        if not self.enabled:
+            raise SpillUnavailableError("spill to disk is disabled (memory.spill.enabled)")
+        codec, payload = _encode(data)
+        key_bytes = key.encode("utf-8")
+        if len(key_bytes) > _MAX_KEY_BYTES:
+            raise SpillError(f"spill key is too long ({len(key_bytes)} bytes)")
+        header = _HEADER.pack(MAGIC, VERSION, codec, 0, len(key_bytes), len(payload)) + key_bytes
+        size = len(header) + len(payload) + MAC_SIZE
+        secret = self._get_secret()
+        path = self._path(name)
+        self._reserve(name, size, is_cache)
+        try:
+            _write_file(path, header, payload, secret, durable=not is_cache)
+        except OSError as error:
+            self._unreserve(name)
+            raise SpillUnavailableError(
+                f"cannot write spill file in {self.directory}: {error.strerror or error}"
+            ) from error
+        except BaseException:
+            self._unreserve(name)
+            raise
+        return SpillRecord(key=key, path=path, size_bytes=size, codec=codec.decode())
+
+    def _reserve(self, name: str, size: int, is_cache: bool) -> None:
+        """Account the new file, deleting the oldest cache spills if the bound needs it."""
+        to_delete: list[str] = []
+        with self._lock:
+            index = self._load_index()
+            previous = index.pop(name, None)
+            used = sum(entry.size for entry in index.values())
+            if used + size > self.max_bytes:
+                for old_name, entry in sorted(index.items(), key=lambda item: item[1].mtime):
+                    if used + size <= self.max_bytes:
+                        break
+                    if entry.is_cache:
+                        to_delete.append(old_name)
+                        used -= entry.size
+            if used + size > self.max_bytes:
+                if previous is not None:
+                    index[name] = previous
+                raise SpillFullError(
+                    f"spill directory {self.directory} is full: {size / 2**20:.1f} MB more "
+                    f"would pass max_spill_size_mb ({self.max_bytes / 2**20:.0f} MB); "
+                    f"{used / 2**20:.1f} MB is user data that is never dropped"
+                )
+            for old_name in to_delete:
+                index.pop(old_name, None)
+            index[name] = _IndexEntry(size=size, mtime=time.time(), is_cache=is_cache)
+        for old_name in to_delete:
+            with contextlib.suppress(OSError):
+                os.unlink(self.directory / old_name)
+
+    def _unreserve(self, name: str) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.pop(name, None)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _read(self, name: str, key: str) -> Any:
+        path = self._path(name)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+        except FileNotFoundError:
+            raise SpillNotFoundError(f"no spill for key {key!r}") from None
+        except OSError as error:
+            raise SpillUnavailableError(f"cannot read spill file {path}: {error}") from error
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            raw_header = handle.read(_HEADER.size)
+            if len(raw_header) < _HEADER.size:
+                self._reject(path, "truncated", f"{path}: truncated spill file (no header)")
+            magic, version, codec, _reserved, key_len, payload_len = _HEADER.unpack(raw_header)
+            if magic != MAGIC:
+                self._reject(path, "corrupt", f"{path}: not a LeIndex spill file")
+            if version != VERSION:
+                self._reject(
+                    path,
+                    "unsupported-version",
+                    f"{path}: spill format version {version} is not supported "
+                    f"(this build reads version {VERSION})",
+                )
+            expected = _HEADER.size + key_len + payload_len + MAC_SIZE
+            if key_len > _MAX_KEY_BYTES or size != expected:
+                self._reject(
+                    path,
+                    "truncated",
+                    f"{path}: spill file is {size} bytes, its header says {expected}",
+                )
+            body = bytearray(size - _HEADER.size)
+            view = memoryview(body)
+            got = handle.readinto(view)
+            if got != len(body):
+                self._reject(path, "truncated", f"{path}: spill file shrank while reading")
+        finally:
+            handle.close()
+        mac = hmac.new(self._get_secret(), raw_header, hashlib.sha256)
+        mac.update(view[:-MAC_SIZE])
+        if not hmac.compare_digest(mac.digest(), bytes(view[-MAC_SIZE:])):
+            self._reject(path, "tampered", f"{path}: spill file failed its integrity check (HMAC)")
+        stored_key = bytes(view[:key_len]).decode("utf-8", errors="replace")
+        if stored_key != key:
+            self._reject(path, "mismatched", f"{path}: spill file holds key {stored_key!r}")
+        payload = view[key_len:-MAC_SIZE]
+        return _decode(codec, payload)
+
+    def _reject(self, path: Path, reason: str, message: str) -> None:
+        self._delete_from_index(path.name)
+        moved: Path | None = None
+        try:
+            moved = set_aside(path, reason)
+        except OSError as error:
+            log.warning("could not set aside bad spill file %s: %s", path, error)
+        log.warning("%s%s", message, f" (set aside as {moved.name})" if moved else "")
+        raise SpillIntegrityError(message, moved)
+
+    # --- housekeeping -----------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return safe_child(self.directory, name)
+
+    def _delete(self, name: str) -> bool:
+        self._delete_from_index(name)
+        try:
+            os.unlink(self._path(name))
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            log.warning("could not delete spill file %s: %s", name, error)
+            return False
+
+    def _delete_from_index(self, name: str) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.pop(name, None)
+
+    def _load_index(self) -> dict[str, _IndexEntry]:
+        """Scan the directory once (caller holds the lock); stale cache spills are deleted."""
+        if self._index is not None:
+            return self._index
+        index: dict[str, _IndexEntry] = {}
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            entries = []
+        except OSError as error:
+            log.warning("cannot list spill directory %s: %s", self.directory, error)
+            entries = []
+        for entry in entries:
+            if not entry.name.endswith(_SUFFIX) or not entry.is_file(follow_symlinks=False):
+                continue
+            is_cache = entry.name.startswith("c-")
+            if is_cache and not _owned_by_live_process(entry.name):
+                # A cache spill of a process that is gone: no cache remembers its key.
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                continue
+            stat = entry.stat(follow_symlinks=False)
+            index[entry.name] = _IndexEntry(stat.st_size, stat.st_mtime, is_cache)
+        self._index = index
+        return index
+
+    def _get_secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = load_or_create_secret(self.secret_path)
+        return self._secret
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The HMAC key: 32 random bytes in a 0600 file, created on first use."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if len(data) == SECRET_SIZE:
+            if path.stat().st_mode & 0o077:
+                log.warning("%s was readable by others; restricting it to 0600", path)
+                os.chmod(path, 0o600)
+            return data
+        moved = set_aside(path, "invalid")
+        log.warning("%s had the wrong size; set aside as %s, new key created", path, moved)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise SpillUnavailableError(f"cannot read spill key {path}: {error}") from error
+    secret = os.urandom(SECRET_SIZE)
+    try:
+        atomic_write_bytes(path, secret)
+    except OSError as error:
+        raise SpillUnavailableError(f"cannot create spill key {path}: {error}") from error
+    return secret
+
+
+def _write_file(path: Path, header: bytes, payload: Any, secret: bytes, *, durable: bool) -> None:
+    """Write header + payload + MAC to a temp file and rename it into place.
+
+    For large payloads the MAC is computed on a second thread while this one writes
+    (hashlib releases the GIL), so spilling costs about what the write itself costs.
+    """
+    directory = path.parent
+    ensure_private_dir(directory)
+    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    mac = hmac.new(secret, header, hashlib.sha256)
+    hasher: threading.Thread | None = None
+    if len(payload) >= _PARALLEL_MAC_MIN_BYTES:
+        hasher = threading.Thread(target=mac.update, args=(payload,), daemon=True)
+        hasher.start()
+    else:
+        mac.update(payload)
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as handle:
+            _write_all(handle, header)
+            _write_all(handle, payload)
+            if hasher is not None:
+                hasher.join()
+                hasher = None
+            _write_all(handle, mac.digest())
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        if hasher is not None:
+            hasher.join()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    if durable:
+        _fsync_directory(directory)
+
+
+def _write_all(handle: Any, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = handle.write(view)
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _encode(data: Any) -> tuple[bytes, Any]:
+    if isinstance(data, bytes | bytearray):
+        return b"B", data
+    if isinstance(data, memoryview):
+        return b"B", data.cast("B") if data.contiguous else data.tobytes()
+    if isinstance(data, str):
+        return b"S", data.encode("utf-8")
+    if _is_plain_json(data):
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+        return b"J", text.encode("utf-8")
+    return b"P", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(codec: bytes, payload: memoryview) -> Any:
+    if codec == b"B":
+        return payload.tobytes()
+    if codec == b"S":
+        return str(payload, "utf-8")
+    if codec == b"J":
+        return json.loads(str(payload, "utf-8"))
+    if codec == b"P":
+        # Safe only because the HMAC over this exact payload has verified (see module doc).
+        return pickle.loads(payload)
+    raise SpillError(f"unknown spill codec {codec!r}")
+
+
+def _is_plain_json(value: Any, depth: int = 0) -> bool:
+    """True if JSON gives back an equal value (no tuples, no non-str keys, no other types)."""
+    if depth > 100:
+        return False
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return True
+    if kind is list:
+        return all(_is_plain_json(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(type(k) is str and _is_plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _user_file_name(key: str) -> str:
+    return "u-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:48] + _SUFFIX
+
+
+def _cache_label(namespace: str, key: Any) -> str:
+    return f"{namespace}\x00{key!r}"
+
+
+def _cache_file_name(label: str) -> str:
+    digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:40]
+    return f"c-{os.getpid()}-{digest}{_SUFFIX}"
+
+
+def _owned_by_live_process(name: str) -> bool:
+    try:
+        pid = int(name.split("-", 2)[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_stores: dict[Path, SpillStore] = {}
+_stores_lock = threading.Lock()
+
+
+def get_spill_store(directory: Path, max_bytes: int, secret_path: Path, enabled: bool = True):
+    """The one store per spill directory in this process (so its size index is shared)."""
+    key = Path(directory).expanduser().absolute()
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None or store.secret_path != Path(secret_path):
+            store = SpillStore(key, max_bytes, secret_path, enabled)
+            _stores[key] = store
+        else:
+            store.configure(max_bytes, enabled)
+        return store
