@@ -18,3 +18,13 @@ def tmp_leindex_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "leindex-home"
     monkeypatch.setenv("LEINDEX_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def fresh_config_manager(tmp_leindex_home: Path):
+    """Each test gets a fresh process-default config manager reading its own LEINDEX_HOME."""
+    from engine.config import set_reload_manager
+
+    set_reload_manager(None)
+    yield
+    set_reload_manager(None)
