@@ -4,7 +4,7 @@ Each group of operations lives in its own module; this package re-exports them s
 callers write `from engine import api; api.search(...)`.
 """
 
-from engine.api.config_ops import reload_config
+from engine.api.config_ops import read_config_file, reload_config, save_config_file
 from engine.api.errors import ApiError
 
-__all__ = ["ApiError", "reload_config"]
+__all__ = ["ApiError", "read_config_file", "reload_config", "save_config_file"]

@@ -29,3 +29,123 @@ def reload_config() -> dict[str, Any]:
         "error": None if error is None else str(error),
         "changes": [str(change) for change in (getattr(result, "changes", None) or [])],
     }
+
+
+# --- config files for the TUI's editor -------------------------------------------------------
+
+# The keys the editor's form offers, as dotted paths inside the file (global file first).
+GLOBAL_FORM_KEYS = (
+    "memory.total_budget_mb",
+    "memory.soft_limit_percent",
+    "memory.hard_limit_percent",
+    "memory.emergency_percent",
+    "memory.monitoring.interval_seconds",
+    "memory.max_loaded_files",
+    "memory.max_cached_queries",
+    "memory.project_defaults.priority",
+)
+PROJECT_FORM_KEYS = ("memory.max_loaded_files", "memory.max_cached_queries", "memory.priority")
+
+
+def _config_file_path(kind: str, project: str | None) -> Any:
+    """The file the editor reads and writes: config.yaml or projects/<name>.yaml under home."""
+    from engine.api.errors import ApiError
+    from engine.atomic import safe_child
+    from engine.config import leindex_home
+
+    home = leindex_home()
+    if kind == "global":
+        return home / "config.yaml"
+    if kind != "project":
+        raise ApiError(f"unknown config file kind {kind!r}; allowed: global, project")
+    if not project:
+        raise ApiError("a project config file needs a project name")
+    try:
+        return safe_child(home / "projects", f"{project}.yaml")
+    except ValueError as error:
+        raise ApiError(str(error)) from None
+
+
+def _effective_values(kind: str, project: str | None) -> dict[str, Any]:
+    """The live value of each form key (whatever its source), to prefill the editor's form."""
+    from engine.config import get_config
+
+    config = get_config()
+    if kind == "project" and project:
+        settings = config.project_settings(project)
+        return {
+            "memory.max_loaded_files": settings.max_loaded_files,
+            "memory.max_cached_queries": settings.max_cached_queries,
+            "memory.priority": settings.priority.name,
+        }
+    memory = config.memory
+    return {
+        "memory.total_budget_mb": memory.total_budget_mb,
+        "memory.soft_limit_percent": memory.soft_limit_percent,
+        "memory.hard_limit_percent": memory.hard_limit_percent,
+        "memory.emergency_percent": memory.emergency_percent,
+        "memory.monitoring.interval_seconds": memory.monitoring.interval_seconds,
+        "memory.max_loaded_files": memory.max_loaded_files,
+        "memory.max_cached_queries": memory.max_cached_queries,
+        "memory.project_defaults.priority": memory.project_defaults.priority.name,
+    }
+
+
+def read_config_file(kind: str = "global", project: str | None = None) -> dict[str, Any]:
+    """The text of the global (`kind="global"`) or a project's config file, for editing.
+
+    Returns `{path, exists, text, effective}`; a missing file reads as empty text (defaults),
+    and `effective` maps each form key to its live value.
+    """
+    from engine.api.errors import ApiError
+
+    path = _config_file_path(kind, project)
+    try:
+        text = path.read_text(encoding="utf-8")
+        exists = True
+    except FileNotFoundError:
+        text, exists = "", False
+    except (OSError, UnicodeDecodeError) as error:
+        raise ApiError(f"cannot read {path}: {error}") from None
+    return {
+        "path": str(path),
+        "exists": exists,
+        "text": text,
+        "effective": _effective_values(kind, project),
+    }
+
+
+def save_config_file(text: str, kind: str = "global", project: str | None = None) -> dict[str, Any]:
+    """Validate `text` as that config file, write it atomically and reload the live config.
+
+    Returns `{success, path, error, warnings, reload}`. On invalid text nothing is written and
+    `error` is `{message, file, line, key_path}` (line 1-based, or None) so the editor can point
+    at it; `reload` is the reload result dict when the file was written.
+    """
+    from engine.atomic import atomic_write_text
+    from engine.config import ConfigError, validate_config_text
+
+    path = _config_file_path(kind, project)
+    try:
+        warnings = validate_config_text(text, path, kind=kind)
+    except ConfigError as error:
+        return {
+            "success": False,
+            "path": str(path),
+            "error": {
+                "message": str(error),
+                "file": None if error.file is None else str(error.file),
+                "line": error.line,
+                "key_path": error.key_path,
+            },
+            "warnings": [],
+            "reload": None,
+        }
+    atomic_write_text(path, text)
+    return {
+        "success": True,
+        "path": str(path),
+        "error": None,
+        "warnings": [str(warning) for warning in warnings or ()],
+        "reload": reload_config(),
+    }
