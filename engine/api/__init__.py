@@ -6,5 +6,14 @@ callers write `from engine import api; api.search(...)`.
 
 from engine.api.config_ops import read_config_file, reload_config, save_config_file
 from engine.api.errors import ApiError
+from engine.api.memory_ops import dashboard_status, get_diagnostics, manage_memory
 
-__all__ = ["ApiError", "read_config_file", "reload_config", "save_config_file"]
+__all__ = [
+    "ApiError",
+    "dashboard_status",
+    "get_diagnostics",
+    "manage_memory",
+    "read_config_file",
+    "reload_config",
+    "save_config_file",
+]
