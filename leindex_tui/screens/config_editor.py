@@ -1,0 +1,308 @@
+"""Edit the global or a project's config as YAML (or through a form), validated before save."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
+from textual.worker import Worker, WorkerState
+
+from engine import api
+from engine.priority import ProjectPriority
+
+GLOBAL_FILE = "__global__"
+
+# (dotted key, label, kind) of the form's fields; kind picks the parser.
+GLOBAL_FIELDS = (
+    ("memory.total_budget_mb", "Budget (MB)", int),
+    ("memory.soft_limit_percent", "Soft limit (0–1)", float),
+    ("memory.hard_limit_percent", "Hard limit (0–1)", float),
+    ("memory.emergency_percent", "Emergency (0–1)", float),
+    ("memory.monitoring.interval_seconds", "Monitor interval (s)", float),
+    ("memory.max_loaded_files", "Max loaded files", int),
+    ("memory.max_cached_queries", "Max cached queries", int),
+    ("memory.project_defaults.priority", "Default priority", str),
+)
+PROJECT_FIELDS = (
+    ("memory.max_loaded_files", "Max loaded files", int),
+    ("memory.max_cached_queries", "Max cached queries", int),
+    ("memory.priority", "Priority", str),
+)
+
+
+def field_id(key: str) -> str:
+    """A widget id for a dotted key."""
+    return "field-" + key.replace(".", "-").replace("_", "-")
+
+
+def apply_form_values(text: str, values: dict[str, Any]) -> str:
+    """`text` (a YAML mapping) with each dotted key set to its value; ValueError if not a map.
+
+    Comments in the file are not kept (PyYAML drops them); the editor says so on the form tab.
+    """
+    try:
+        document = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"the YAML tab does not parse, fix it there first: {error}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ValueError("the file's top level is not a mapping; fix it on the YAML tab")
+    for dotted, value in values.items():
+        node = document
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[leaf] = value
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+class ConfigEditorScreen(Screen[None]):
+    """YAML with highlighting and in-place errors, plus a form for the common keys."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    DEFAULT_CSS = """
+    ConfigEditorScreen #editor-bar {
+        height: auto;
+    }
+    ConfigEditorScreen #editor-file {
+        width: 36;
+    }
+    ConfigEditorScreen #editor-path {
+        width: 1fr;
+        padding: 1 1 0 1;
+        color: $foreground-muted;
+    }
+    ConfigEditorScreen #editor-error {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+        color: $error;
+        display: none;
+    }
+    ConfigEditorScreen #editor-error.-shown {
+        display: block;
+    }
+    ConfigEditorScreen #editor-tabs {
+        height: 1fr;
+    }
+    ConfigEditorScreen #editor-text {
+        height: 1fr;
+    }
+    ConfigEditorScreen .form-row {
+        height: auto;
+    }
+    ConfigEditorScreen .form-row Label {
+        width: 24;
+        padding: 1 1 0 0;
+    }
+    ConfigEditorScreen .form-row Input, ConfigEditorScreen .form-row Select {
+        width: 24;
+    }
+    ConfigEditorScreen #form-note {
+        color: $foreground-muted;
+        padding: 1 0 0 0;
+    }
+    """
+
+    def __init__(self, project_names: list[str]) -> None:
+        super().__init__()
+        self.project_names = project_names
+        self.kind = "global"
+        self.project: str | None = None
+        self.path = ""
+        self.last_error: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≡")
+        with Horizontal(id="editor-bar"):
+            yield Select(
+                [("global config.yaml", GLOBAL_FILE)]
+                + [(f"project {name}", name) for name in self.project_names],
+                value=GLOBAL_FILE,
+                allow_blank=False,
+                id="editor-file",
+            )
+            yield Label("", id="editor-path", markup=False)
+        yield Label("", id="editor-error", markup=False)
+        with TabbedContent(id="editor-tabs"):
+            with TabPane("YAML", id="tab-yaml"):
+                yield TextArea.code_editor("", language="yaml", id="editor-text")
+            with TabPane("Form", id="tab-form"), VerticalScroll(id="form"):
+                for key, label, kind in GLOBAL_FIELDS + PROJECT_FIELDS[2:]:
+                    with Horizontal(classes="form-row", id=f"row-{field_id(key)}"):
+                        yield Label(label)
+                        if kind is str:
+                            yield Select(
+                                [(p.name, p.name) for p in ProjectPriority],
+                                allow_blank=False,
+                                value="MEDIUM",
+                                id=field_id(key),
+                            )
+                        else:
+                            yield Input(id=field_id(key), type="number")
+                yield Button("Apply and save", id="form-apply", variant="primary")
+                yield Label(
+                    "The form rewrites the file from its values: comments are not kept.",
+                    id="form-note",
+                )
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.sub_title = "config editor"
+        self.load_selected()
+
+    # ----------------------------------------------------------------- loading
+
+    @on(Select.Changed, "#editor-file")
+    def file_changed(self, event: Select.Changed) -> None:
+        value = str(event.value)
+        kind, project = ("global", None) if value == GLOBAL_FILE else ("project", value)
+        if (kind, project) != (self.kind, self.project):
+            self.kind, self.project = kind, project
+            self.load_selected()
+
+    def load_selected(self) -> None:
+        """Read the selected file (in a worker) into the editor and the form."""
+        self.read_file(self.kind, self.project)
+
+    @work(thread=True, exclusive=True, group="config-read", exit_on_error=False)
+    def read_file(self, kind: str, project: str | None) -> dict[str, Any]:
+        return api.read_config_file(kind, project)
+
+    def show_file(self, result: dict[str, Any]) -> None:
+        """Put a read result into the editor, the path line and the form."""
+        self.path = result["path"]
+        state = "" if result.get("exists") else "  (new file: defaults until saved)"
+        self.query_one("#editor-path", Label).update(f"{self.path}{state}")
+        self.query_one("#editor-text", TextArea).load_text(result.get("text", ""))
+        self.show_error(None)
+        self._fill_form(result.get("effective") or {})
+
+    def _fill_form(self, effective: dict[str, Any]) -> None:
+        fields = PROJECT_FIELDS if self.kind == "project" else GLOBAL_FIELDS
+        shown = {key for key, _label, _kind in fields}
+        for key, _label, _kind in GLOBAL_FIELDS + PROJECT_FIELDS[2:]:
+            self.query_one(f"#row-{field_id(key)}").display = key in shown
+            if key not in shown or key not in effective:
+                continue
+            widget = self.query_one(f"#{field_id(key)}")
+            if isinstance(widget, Select | Input):
+                widget.value = str(effective[key])
+
+    # ----------------------------------------------------------------- saving
+
+    def action_save(self) -> None:
+        """Validate and save the YAML tab's text; the reload path applies it."""
+        self.save_text(self.query_one("#editor-text", TextArea).text)
+
+    @on(Button.Pressed, "#form-apply")
+    def apply_form(self) -> None:
+        try:
+            values = self.form_values()
+            text = apply_form_values(self.query_one("#editor-text", TextArea).text, values)
+        except ValueError as error:
+            self.show_error({"message": str(error), "line": None})
+            return
+        self.query_one("#editor-text", TextArea).load_text(text)
+        self.save_text(text)
+
+    def form_values(self) -> dict[str, Any]:
+        """The form's values by dotted key, parsed; ValueError naming the field otherwise."""
+        fields = PROJECT_FIELDS if self.kind == "project" else GLOBAL_FIELDS
+        values: dict[str, Any] = {}
+        for key, label, kind in fields:
+            widget = self.query_one(f"#{field_id(key)}")
+            raw = str(widget.value).strip()
+            if kind is str:
+                values[key] = raw
+                continue
+            try:
+                values[key] = kind(float(raw)) if kind is int else kind(raw)
+            except ValueError:
+                raise ValueError(f"{label}: {raw!r} is not a number") from None
+        return values
+
+    def save_text(self, text: str) -> None:
+        self.sub_title = "validating…"
+        self.write_file(text, self.kind, self.project)
+
+    @work(thread=True, exclusive=True, group="config-write", exit_on_error=False)
+    def write_file(self, text: str, kind: str, project: str | None) -> dict[str, Any]:
+        return api.save_config_file(text, kind, project)
+
+    def show_saved(self, result: dict[str, Any]) -> None:
+        """Show a save result: the error in place with the cursor on its line, or the reload."""
+        self.sub_title = "config editor"
+        if not result.get("success"):
+            self.show_error(result.get("error") or {"message": "not saved", "line": None})
+            return
+        self.show_error(None)
+        reload = result.get("reload") or {}
+        if reload.get("success"):
+            changes = "; ".join(reload.get("changes") or []) or "no changes"
+            self.notify(f"saved {result['path']}: {changes}", title="Config saved")
+        else:
+            self.notify(
+                f"saved, but the reload failed: {reload.get('error')}",
+                severity="error",
+                timeout=10,
+            )
+        for warning in result.get("warnings") or []:
+            self.notify(str(warning), title="Config warning", severity="warning")
+
+    def show_error(self, error: dict[str, Any] | None) -> None:
+        """Show `error` above the editor and move the cursor to its line (None clears it)."""
+        self.last_error = error
+        label = self.query_one("#editor-error", Label)
+        label.set_class(error is not None, "-shown")
+        if error is None:
+            label.update("")
+            return
+        line = error.get("line")
+        key = error.get("key_path")
+        where = f"line {line}" + (f", key {key}" if key else "") if line else (key or "")
+        label.update(f"✗ {where}: {error.get('message')}" if where else f"✗ {error.get('message')}")
+        if line:
+            area = self.query_one("#editor-text", TextArea)
+            row = max(0, min(int(line) - 1, area.document.line_count - 1))
+            self.query_one("#editor-tabs", TabbedContent).active = "tab-yaml"
+            area.move_cursor((row, 0), center=True)
+            area.focus()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        group = event.worker.group
+        if group not in ("config-read", "config-write"):
+            return
+        if event.state == WorkerState.ERROR:
+            self.sub_title = "config editor"
+            self.show_error({"message": str(event.worker.error), "line": None})
+        elif event.state == WorkerState.SUCCESS:
+            if group == "config-read":
+                self.show_file(event.worker.result)
+            else:
+                self.show_saved(event.worker.result)

@@ -1,0 +1,77 @@
+"""What ran and what it did: one line per action, reload and alert, newest at the bottom."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from leindex_tui.widgets.formatting import format_clock_time
+
+
+class ActionLog(RichLog):
+    """A bounded log of actions with their result and the MB they freed."""
+
+    COMPONENT_CLASSES = {"action-log--ok", "action-log--failed", "action-log--time"}
+
+    DEFAULT_CSS = """
+    ActionLog {
+        height: 1fr;
+        background: transparent;
+    }
+    ActionLog > .action-log--ok { color: $success; }
+    ActionLog > .action-log--failed { color: $error; }
+    ActionLog > .action-log--time { color: $foreground-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, max_lines=500, wrap=True, markup=False)
+        self.entries: list[str] = []  # the plain lines, for tests and the screenshots
+
+    def log_action(
+        self,
+        timestamp: float,
+        action: str,
+        result: str,
+        *,
+        ok: bool = True,
+        freed_mb: float | None = None,
+    ) -> None:
+        """Append '<time>  <action>  <result>  freed <MB>' in the ok or failed colour."""
+        freed = f"  freed {freed_mb:.1f} MB" if freed_mb is not None else ""
+        outcome_class = "action-log--ok" if ok else "action-log--failed"
+        line = Text.assemble(
+            (format_clock_time(timestamp), self.get_component_rich_style("action-log--time")),
+            "  ",
+            (action, "bold"),
+            "  ",
+            (result, self.get_component_rich_style(outcome_class)),
+            freed,
+        )
+        self.entries.append(line.plain)
+        del self.entries[:-500]
+        self.write(line)
+
+
+def describe_result(action: str, result: dict) -> tuple[str, bool, float | None]:
+    """Turn an `engine.api` result dict into (one-line summary, ok, MB freed or None)."""
+    ok = bool(result.get("success", True))
+    freed = result.get("freed_mb")
+    freed_mb = float(freed) if isinstance(freed, int | float) else None
+    if not ok:
+        return str(result.get("error") or result.get("message") or "failed"), False, freed_mb
+    parts: list[str] = []
+    details = result.get("cleanup_details")
+    if isinstance(details, dict):
+        parts.extend(f"{key.replace('_', ' ')} {value}" for key, value in details.items())
+    for key in ("spilled_entries", "spilled_mb", "evicted_count", "total_candidates", "collected"):
+        if key in result:
+            value = result[key]
+            shown = f"{value:.1f}" if isinstance(value, float) else str(value)
+            parts.append(f"{key.replace('_', ' ')} {shown}")
+    projects = result.get("evicted_projects")
+    if projects:
+        parts.append("projects " + ", ".join(map(str, projects)))
+    changes = result.get("changes")
+    if isinstance(changes, list):
+        parts.append("; ".join(map(str, changes)) if changes else "no changes")
+    return ("ok" + (": " + ", ".join(parts) if parts else "")), True, freed_mb
