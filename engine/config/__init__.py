@@ -19,6 +19,7 @@ from engine.config.reload import (
     set_reload_manager,
     validate_config_text,
 )
+from engine.config.render import render_annotated_yaml
 from engine.config.schema import (
     LEAF_FIELDS,
     LeIndexConfig,
@@ -54,6 +55,7 @@ __all__ = [
     "leindex_home",
     "load_config",
     "reload_config",
+    "render_annotated_yaml",
     "set_reload_manager",
     "validate_config_text",
 ]

@@ -422,4 +422,12 @@ class _Merge:
         except pydantic.ValidationError as error:  # a backstop: every leaf was checked above
             raise ConfigError(f"invalid configuration: {error}") from None
         sources = {key: origin.source for key, origin in self.origins.items()}
-        return LoadedConfig(config, sources, self.warnings, self.files)
+        return LoadedConfig(config, sources, self._sorted_warnings(), self.files)
+
+    def _sorted_warnings(self) -> list[ConfigWarning]:
+        # Reading order: files as read, by line; environment warnings last.
+        order = {path: index for index, path in enumerate(self.files)}
+        return sorted(
+            self.warnings,
+            key=lambda w: (order.get(w.file, len(order)) if w.file else len(order), w.line or 0),
+        )
