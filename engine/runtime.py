@@ -76,6 +76,8 @@ class Runtime:
         self._on_terminate: TerminateCallback | None = None
         self._log_handler: logging.Handler | None = None
         self._last_reload: Any = None
+        self._previous_reload_manager: Any = None
+        self._installed_reload_manager = False
 
     # ----------------------------------------------------------------- start
 
@@ -103,16 +105,16 @@ class Runtime:
         ensure_private_dir(self.home)
         self._log_handler = attach_file_logging(self.home)
         self._take_pidfile()
-        from engine.config import get_reload_manager
         from engine.index import Engine, set_engine
         from engine.memory import MemoryManager, set_memory_manager
 
+        reload_manager = self._reload_manager_for_home()
         self.engine = Engine(home=self.home)
         set_engine(self.engine)
         self.memory_manager = MemoryManager(engine=self.engine, probe=self.probe, clock=self.clock)
         set_memory_manager(self.memory_manager)
         self._observer = _RuntimeConfigObserver(self)
-        get_reload_manager().register_observer(self._observer)
+        reload_manager.register_observer(self._observer)
         self._start_monitoring()
         for path in self.paths:
             self.engine.index_project_async(path)
@@ -121,6 +123,19 @@ class Runtime:
             self._start_watcher()
         log.info("leindex runtime started (pid %d, home %s)", os.getpid(), self.home)
         return self
+
+    def _reload_manager_for_home(self) -> Any:
+        """The process reload manager, replaced by one reading this runtime's home if needed."""
+        from engine.config import ReloadManager, get_reload_manager, set_reload_manager
+
+        current = get_reload_manager()
+        if Path(current.home).absolute() == self.home:
+            return current
+        self._previous_reload_manager = current
+        self._installed_reload_manager = True
+        replacement = ReloadManager(home=self.home)
+        set_reload_manager(replacement)
+        return replacement
 
     def _take_pidfile(self) -> None:
         try:
@@ -182,6 +197,9 @@ class Runtime:
         started = time.perf_counter()
         result = reload_config()
         elapsed_ms = (time.perf_counter() - started) * 1000
+        applied = self._observer.applied_for(result) if self._observer is not None else None
+        if applied:
+            result.changes.append(applied)
         if getattr(result, "success", False):
             log.info("config reloaded (%s) in %.1f ms: %s", trigger, elapsed_ms, result.changes)
         else:
@@ -278,6 +296,7 @@ class Runtime:
                     self.engine,
                     self.home,
                     stop_monitoring=self._stop_monitoring,
+                    clock=self.clock or time.time,
                     cancel_restore=self._stop_background,
                 )
             self.pidfile.release()
@@ -294,28 +313,52 @@ class Runtime:
             self.memory_manager.stop_monitoring()
 
     def _unregister_observer(self) -> None:
-        from engine.config import get_reload_manager
+        from engine.config import get_reload_manager, set_reload_manager
 
-        manager = get_reload_manager()
-        unregister = getattr(manager, "unregister_observer", None)
-        if unregister is not None:
-            unregister(self._observer)
+        get_reload_manager().unregister_observer(self._observer)
+        if self._installed_reload_manager:
+            set_reload_manager(self._previous_reload_manager)
+            self._installed_reload_manager = False
 
 
 class _RuntimeConfigObserver:
-    """The built-in observer: applies a new config to the running engine and memory manager."""
+    """The built-in observer: trims the engine's caches to the new caps, then lets the memory
+    manager act on the new limits and monitoring interval at once."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self._lock = threading.Lock()
+        self._applied: dict[float, str] = {}  # reload timestamp -> what applying it did
 
     def on_config_reloaded(self, event: Any) -> None:
         runtime = self._runtime
-        config = event.new_config
+        summary = ""
         if runtime.engine is not None:
-            dropped = runtime.engine.apply_config(config)
-            log.info("applied reloaded config to the engine (dropped %s)", dropped)
-        manager = runtime.memory_manager
-        if manager is not None:
-            apply = getattr(manager, "apply_config", None)
-            if apply is not None:
-                apply(config)
+            summary = _describe_dropped(runtime.engine.apply_config(event.new_config))
+            if summary:
+                log.info("applied reloaded config: %s", summary)
+        if runtime.memory_manager is not None:
+            runtime.memory_manager.on_config_reloaded(event)
+        with self._lock:
+            self._applied[event.timestamp] = summary
+            while len(self._applied) > 16:  # only the reloads being returned right now matter
+                self._applied.pop(next(iter(self._applied)))
+
+    def applied_for(self, result: Any) -> str | None:
+        """What applying the reload that produced `result` did to the caches, if anything."""
+        if not getattr(result, "success", False):
+            return None
+        with self._lock:
+            return self._applied.pop(result.reloaded_at, None) or None
+
+
+def _describe_dropped(dropped: Any) -> str:
+    """`engine.apply_config`'s return value as one line ("" when nothing was dropped)."""
+    if isinstance(dropped, tuple) and len(dropped) == 2:
+        files, queries = dropped
+    else:
+        files = getattr(dropped, "loaded_files", getattr(dropped, "files", 0))
+        queries = getattr(dropped, "cached_queries", getattr(dropped, "queries", 0))
+    if not files and not queries:
+        return ""
+    return f"unloaded {files} loaded files and {queries} cached queries over the new caps"

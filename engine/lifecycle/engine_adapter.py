@@ -103,12 +103,9 @@ def _checked(query: str, mode: Any = "fulltext", limit: Any = 20, literal: Any =
 
 
 def warm_file(project: Any, relative: str, target: Path) -> None:
-    """Bring one file back into the project's loaded-files cache."""
-    loader = getattr(project, "load_file", None)
-    if loader is not None:
-        loader(relative)
-        return
-    project.loaded_files.put(relative, target.read_text(encoding="utf-8", errors="replace"))
+    """Bring one file back into the project's loaded-files cache (through `read_file`)."""
+    if project.read_file(relative) is None:
+        raise OSError(f"{target} is unreadable or binary now")
 
 
 def rerun_query(engine: Any, project: Any, record: CachedQueryRecord) -> None:
