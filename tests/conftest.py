@@ -28,3 +28,110 @@ def fresh_config_manager(tmp_leindex_home: Path):
     set_reload_manager(None)
     yield
     set_reload_manager(None)
+
+
+class FakeProbe:
+    """A memory probe whose readings the test sets: `rss_mb`, plus whatever `follow()` adds.
+
+    `follow` (optional) returns extra bytes, e.g. the bytes the engine's caches hold, so
+    that dropping cache entries makes the "measured" RSS fall as it would for real.
+    """
+
+    def __init__(self, rss_mb: float = 100.0, heap_fraction: float = 0.6) -> None:
+        self.rss_mb = rss_mb
+        self.heap_fraction = heap_fraction
+        self.follow = None
+        self.mapped = 0
+        self.trim_calls = 0
+
+    def rss_bytes(self) -> int:
+        extra = self.follow() if self.follow is not None else 0
+        return int(self.rss_mb * 1024 * 1024) + int(extra)
+
+    def sample(self):
+        from engine.memory.probe import ProbeSample
+
+        rss = self.rss_bytes()
+        heap = int(rss * self.heap_fraction)
+        return ProbeSample(
+            rss=rss, anon=heap, file=rss - heap, stack=132 * 1024, code=4096, heap=heap
+        )
+
+    def mapped_bytes(self, prefix) -> int:
+        return self.mapped
+
+    def return_memory_to_os(self) -> bool:
+        self.trim_calls += 1
+        return True
+
+
+@pytest.fixture
+def fake_probe() -> FakeProbe:
+    """A FakeProbe at 100 MB RSS (set `rss_mb` / `follow` to drive it)."""
+    return FakeProbe()
+
+
+class FakeProject:
+    """A project with the real byte-accounted caches and a pretend vector index."""
+
+    def __init__(self, name: str, priority, last_accessed: float, root: Path) -> None:
+        from engine.index.caches import ByteAccountedLRU, LoadedFileCache
+
+        class _QueryCache(ByteAccountedLRU):
+            kind = "query_cache"
+
+        self.name = name
+        self.path = root / name
+        self.index_dir = root / "indexes" / name
+        self.priority = priority
+        self.last_accessed = last_accessed
+        self.loaded_files = LoadedFileCache(10**6, 10**12, owner=name)
+        self.query_cache = _QueryCache(10**6, 10**12, owner=name)
+        self.vector_index_loaded = True
+        self.vector_index_bytes = 0
+
+    def drop_caches(self):
+        return self.loaded_files.clear() + self.query_cache.clear()
+
+    def unload_vectors(self) -> int:
+        released, self.vector_index_bytes = self.vector_index_bytes, 0
+        self.vector_index_loaded = False
+        return released
+
+    def fill(self, files: int = 0, queries: int = 0, size: int = 10_000) -> FakeProject:
+        for i in range(files):
+            self.loaded_files.put(f"src/{self.name}/f{i}.py", "x" * size)
+        for i in range(queries):
+            self.query_cache.put(("q", str(i)), ["hit"] * (size // 8))
+        return self
+
+
+class FakeEngine:
+    """Just enough engine for the memory manager: a registry of FakeProjects."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.projects: dict[str, FakeProject] = {}
+        self.registry = self
+
+    def add(self, name: str, priority=None, last_accessed: float = 0.0) -> FakeProject:
+        from engine.priority import ProjectPriority
+
+        project = FakeProject(name, priority or ProjectPriority.MEDIUM, last_accessed, self.root)
+        self.projects[name] = project
+        return project
+
+    def list(self) -> list[FakeProject]:
+        return list(self.projects.values())
+
+    def cache_bytes(self) -> int:
+        return sum(
+            p.loaded_files.bytes + p.query_cache.bytes + p.vector_index_bytes
+            for p in self.projects.values()
+        )
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path) -> FakeEngine:
+    """An empty FakeEngine; add projects with `fake_engine.add(name, priority, last_accessed)`."""
+    return FakeEngine(tmp_path)
