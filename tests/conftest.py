@@ -88,13 +88,13 @@ class FakeProject:
         self.loaded_files = LoadedFileCache(10**6, 10**12, owner=name)
         self.query_cache = _QueryCache(10**6, 10**12, owner=name)
         self.vector_index_loaded = True
-        self.vector_index_bytes = 0
+        self.vector_bytes = 0
 
     def drop_caches(self):
         return self.loaded_files.clear() + self.query_cache.clear()
 
     def unload_vectors(self) -> int:
-        released, self.vector_index_bytes = self.vector_index_bytes, 0
+        released, self.vector_bytes = self.vector_bytes, 0
         self.vector_index_loaded = False
         return released
 
@@ -126,7 +126,7 @@ class FakeEngine:
 
     def cache_bytes(self) -> int:
         return sum(
-            p.loaded_files.bytes + p.query_cache.bytes + p.vector_index_bytes
+            p.loaded_files.bytes + p.query_cache.bytes + p.vector_bytes
             for p in self.projects.values()
         )
 

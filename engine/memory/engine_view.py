@@ -68,7 +68,7 @@ def vector_bytes(project: Any) -> int:
     """Bytes of the project's in-memory vector index (0 when unloaded)."""
     if not getattr(project, "vector_index_loaded", True):
         return 0
-    value = getattr(project, "vector_index_bytes", None)
+    value = getattr(project, "vector_bytes", None)
     if value is None:
         return 0
     return int(value() if callable(value) else value)

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 # Enforcement aims this far (fraction of the budget) below the limit it acts on, so the
 # next tick does not find usage right back at the limit.
 ENFORCE_MARGIN = 0.02
+# The guide's targets: free at least 5% (SOFT), 10% (HARD), 15% (EMERGENCY) of the budget.
+MINIMUM_FREE_FRACTION = {
+    ThresholdLevel.SOFT: 0.05,
+    ThresholdLevel.HARD: 0.10,
+    ThresholdLevel.EMERGENCY: 0.15,
+}
 
 
 @dataclass(frozen=True)
@@ -225,8 +231,9 @@ class MemoryManager:
         """Enforce memory limits and trigger appropriate actions.
 
         SOFT: cleanup; HARD: spill; EMERGENCY: evict everything up to HIGH priority. Each
-        step runs until usage is back under the limit of the level found (less a 2% margin),
-        escalating to the next step if it is not.
+        step runs until usage is back under the limit of the level found (less a 2% margin)
+        and at least the guide's 5% / 10% / 15% of the budget is freed, escalating to the
+        next step if it is not.
         """
         if current_mb is None:
             current_mb = snapshot.process_memory_mb if snapshot else self.probe.rss_bytes() / MB
@@ -243,7 +250,10 @@ class MemoryManager:
         }
         if level is ThresholdLevel.NORMAL:
             return outcome
-        goal_mb = limit_for(level, limits) - limits.budget_mb * ENFORCE_MARGIN
+        goal_mb = min(
+            limit_for(level, limits) - limits.budget_mb * ENFORCE_MARGIN,
+            current_mb - limits.budget_mb * MINIMUM_FREE_FRACTION[level],
+        )
         steps = {
             ThresholdLevel.SOFT: ("cleanup", "spill", "evict"),
             ThresholdLevel.HARD: ("spill", "evict"),
