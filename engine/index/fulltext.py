@@ -1,0 +1,156 @@
+"""The full-text index: one tantivy document per file, on disk under the project's index dir.
+
+Only the path is stored; contents are tokenised but not stored (the loaded-files cache and the
+file itself give the lines), so the index stays small. The writer is opened per batch with a
+heap sized from the memory budget and closed after its commit, so its arena is not kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import tantivy
+
+from engine.atomic import ensure_private_dir
+from engine.index.errors import QuerySyntaxError
+
+FULLTEXT_DIR = "fulltext"
+# tantivy refuses less than this per indexing thread.
+MIN_WRITER_HEAP = 15_000_000
+MAX_WRITER_HEAP = 256_000_000
+# tantivy's default tokenizer drops tokens longer than this; a literal's long words are skipped.
+_MAX_TOKEN_CHARS = 40
+_ALNUM_RUN = re.compile(r"[^\W_]+")
+
+
+class FullTextOpenError(RuntimeError):
+    """The on-disk index exists but cannot be opened (corrupt, other version, other schema)."""
+
+
+def writer_heap_bytes(total_budget_mb: float) -> int:
+    """The writer's arena: 2% of the memory budget, within tantivy's floor and a sane ceiling."""
+    wanted = int(total_budget_mb * 1024 * 1024 * 0.02)
+    return max(MIN_WRITER_HEAP, min(MAX_WRITER_HEAP, wanted))
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    # Exact path, for deletes and for naming the hit.
+    builder.add_text_field("path_id", stored=True, tokenizer_name="raw")
+    # Tokenised path, so `path:walker` narrows a query to matching file names.
+    builder.add_text_field("path", stored=False)
+    builder.add_text_field("content", stored=False)
+    return builder.build()
+
+
+class FullTextIndex:
+    """A per-project tantivy index; searches are thread-safe, writes are serialised."""
+
+    def __init__(self, directory: Path, heap_bytes: int) -> None:
+        self.directory = ensure_private_dir(Path(directory))
+        self.heap_bytes = max(MIN_WRITER_HEAP, int(heap_bytes))
+        self._schema = _schema()
+        self._write_lock = threading.Lock()
+        self.created = False
+        try:
+            if tantivy.Index.exists(str(self.directory)):
+                self._index = tantivy.Index.open(str(self.directory))
+                if not self._has_fields():
+                    raise FullTextOpenError(f"{self.directory}: index has another schema")
+            else:
+                self._index = tantivy.Index(self._schema, path=str(self.directory))
+                self.created = True
+            self._index.config_reader(reload_policy="manual")
+            self._searcher = self._index.searcher()
+        except FullTextOpenError:
+            raise
+        except Exception as error:  # tantivy raises ValueError/OSError/RuntimeError variously
+            raise FullTextOpenError(
+                f"{self.directory}: cannot open full-text index: {error}"
+            ) from None
+
+    def _has_fields(self) -> bool:
+        try:
+            self._index.parse_query("x", ["content", "path"])
+            tantivy.Query.term_query(self._index.schema, "path_id", "x")
+        except ValueError:
+            return False
+        return True
+
+    @property
+    def num_docs(self) -> int:
+        """Files in the index (as of the last commit)."""
+        return self._searcher.num_docs
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[FullTextBatch]:
+        """A writer for one batch of changes, committed (and made visible) on exit."""
+        with self._write_lock:
+            writer = self._index.writer(heap_size=self.heap_bytes, num_threads=1)
+            try:
+                yield FullTextBatch(writer)
+                writer.commit()
+                writer.wait_merging_threads()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    writer.rollback()
+                raise
+            finally:
+                del writer
+            self._index.reload()
+            self._searcher = self._index.searcher()
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def parse(self, query: str) -> tantivy.Query:
+        """A tantivy-syntax query over contents; raises `QuerySyntaxError` if it does not parse."""
+        if not query.strip():
+            raise QuerySyntaxError(query, "the query is empty")
+        try:
+            return self._index.parse_query(query, ["content"])
+        except ValueError as error:
+            raise QuerySyntaxError(query, str(error)) from None
+
+    def literal(self, text: str) -> tantivy.Query | None:
+        """Candidates for a literal string: the phrase of its words; None if it has no words."""
+        words = [match.group().lower() for match in _ALNUM_RUN.finditer(text)]
+        positioned = [(i, w) for i, w in enumerate(words) if len(w) <= _MAX_TOKEN_CHARS]
+        if not positioned:
+            return None
+        if len(positioned) == 1:
+            return tantivy.Query.term_query(self._schema, "content", positioned[0][1])
+        return tantivy.Query.phrase_query(self._schema, "content", positioned)
+
+    def all_files(self) -> tantivy.Query:
+        """Matches every file (for a literal made only of punctuation)."""
+        return tantivy.Query.all_query()
+
+    def search(self, query: tantivy.Query, limit: int, offset: int = 0) -> list[tuple[float, str]]:
+        """(score, path) of the best files, best first."""
+        searcher = self._searcher
+        result = searcher.search(query, limit=limit, offset=offset, count=False)
+        return [(score, searcher.doc(address)["path_id"][0]) for score, address in result.hits]
+
+
+class FullTextBatch:
+    """Adds and deletes inside one writer session."""
+
+    def __init__(self, writer: tantivy.IndexWriter) -> None:
+        self._writer = writer
+
+    def delete(self, path: str) -> None:
+        """Remove the document of `path` (if any)."""
+        self._writer.delete_documents_by_term("path_id", path)
+
+    def put(self, path: str, text: str) -> None:
+        """Replace the document of `path` with `text`."""
+        self._writer.delete_documents_by_term("path_id", path)
+        self._writer.add_document(tantivy.Document(path_id=path, path=path, content=text))
+
+    def clear(self) -> None:
+        """Remove every document."""
+        self._writer.delete_all_documents()

@@ -1,0 +1,211 @@
+"""A project: one directory of code, its indexes, its caches and what they cost in memory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.config import ProjectSettings
+from engine.index.caches import CacheTotals, DropResult, LoadedFileCache, QueryCache
+from engine.index.embed import Embedder
+from engine.index.fulltext import FullTextIndex
+from engine.index.manifest import Manifest
+from engine.index.results import IndexProgress
+from engine.index.vectors import VectorIndex, VectorIndexError
+from engine.index.walker import IgnoreRules, read_source
+from engine.priority import ProjectPriority
+from engine.procfs import mapped_rss_by_path
+
+log = logging.getLogger(__name__)
+
+# The tantivy share of index_bytes comes from an smaps read: cheap enough once a second.
+_MAPPED_RSS_TTL_SECONDS = 1.0
+
+
+class Project:
+    """A registered directory; the engine creates it, the indexer fills its indexes."""
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        index_dir: Path,
+        settings: ProjectSettings,
+        totals: CacheTotals,
+        embedder: Embedder,
+        byte_caps: tuple[int, int],
+        clock: Callable[[], float] = time.time,
+        exclude: tuple[str, ...] = (),
+        excluded_paths: tuple[Path, ...] = (),
+    ) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.index_dir = Path(index_dir)
+        self.settings = settings
+        self.priority_override: ProjectPriority | None = None
+        self.embedder = embedder
+        self._clock = clock
+        self.last_accessed = clock()
+        self.ready = threading.Event()
+        self.progress = IndexProgress()
+        self.rules = IgnoreRules(self.path, exclude, excluded_paths)
+        self.exclude = exclude
+        self.loaded_files = LoadedFileCache(
+            settings.max_loaded_files, byte_caps[0], totals, owner=name
+        )
+        self.query_cache = QueryCache(settings.max_cached_queries, byte_caps[1], totals, owner=name)
+        self.skipped: dict[str, int] = {}
+        self.lossy_files = 0
+        # Guarded by `lock`: the indexer and the memory manager change these.
+        self.lock = threading.RLock()
+        self.fulltext: FullTextIndex | None = None
+        self.manifest: Manifest | None = None
+        self._vectors: VectorIndex | None = None
+        self.vectors_dirty = False
+        # Files changed while the vector index was unloaded; embedded again when it is loaded.
+        self.pending_vector_paths: set[str] = set()
+        self.closed = False
+        # Bumped whenever indexed content changes, so a search that ran across an update
+        # does not cache its (possibly stale) results.
+        self.generation = 0
+        self._mapped_rss = (0.0, 0)
+
+    # -- identity and priority --------------------------------------------------------------
+
+    @property
+    def priority(self) -> ProjectPriority:
+        """The runtime override if one was set, else the configured priority."""
+        return self.priority_override or self.settings.priority
+
+    def touch(self) -> None:
+        """Record an access now (searches and file reads call this)."""
+        self.last_accessed = self._clock()
+
+    def set_progress(self, progress: IndexProgress) -> None:
+        """Replace the progress snapshot (one reference, read without a lock)."""
+        self.progress = progress
+
+    # -- memory accounting ------------------------------------------------------------------
+
+    @property
+    def loaded_content_bytes(self) -> int:
+        """Bytes of file contents held by the loaded-files cache."""
+        return self.loaded_files.bytes
+
+    @property
+    def query_cache_bytes(self) -> int:
+        """Bytes of results held by the query cache."""
+        return self.query_cache.bytes
+
+    @property
+    def vector_index_loaded(self) -> bool:
+        """Whether the hnswlib index is in memory."""
+        return self._vectors is not None
+
+    @property
+    def vector_bytes(self) -> int:
+        """Bytes of the hnswlib index in memory (0 when unloaded)."""
+        vectors = self._vectors
+        return 0 if vectors is None else vectors.memory_bytes()
+
+    @property
+    def fulltext_mapped_bytes(self) -> int:
+        """Resident bytes of tantivy's mapped files (smaps, cached for a second)."""
+        stamp, value = self._mapped_rss
+        now = time.monotonic()
+        if now - stamp > _MAPPED_RSS_TTL_SECONDS:
+            value = mapped_rss_by_path(str(self.index_dir) + "/") or 0
+            self._mapped_rss = (now, value)
+        return value
+
+    @property
+    def index_bytes(self) -> int:
+        """hnswlib in memory plus tantivy's mapped RSS."""
+        return self.vector_bytes + self.fulltext_mapped_bytes
+
+    # -- caches -----------------------------------------------------------------------------
+
+    def read_file(self, rel: str) -> str | None:
+        """A file's text through the loaded-files cache (None if unreadable or binary)."""
+        text = self.loaded_files.get(rel)
+        if text is not None:
+            return text
+        source = read_source(self.path / rel)
+        if source.text is None:
+            return None
+        self.loaded_files.put(rel, source.text)
+        return source.text
+
+    def drop_caches(self) -> DropResult:
+        """Drop every loaded file and cached query of this project."""
+        return self.loaded_files.clear() + self.query_cache.clear()
+
+    def forget_files(self, rels: list[str]) -> None:
+        """After `rels` changed on disk: their loaded copies and every cached result are stale."""
+        self.generation += 1
+        for rel in rels:
+            self.loaded_files.discard(rel)
+        self.query_cache.invalidate()
+
+    # -- vectors ----------------------------------------------------------------------------
+
+    @property
+    def vectors(self) -> VectorIndex | None:
+        """The vector index if loaded (searches load it on demand via `load_vectors`)."""
+        return self._vectors
+
+    def set_vectors(self, vectors: VectorIndex | None) -> None:
+        """Install a vector index (the indexer's job)."""
+        with self.lock:
+            self._vectors = vectors
+
+    def unload_vectors(self) -> int:
+        """Save the vector index if it changed, then drop it; returns the bytes released."""
+        with self.lock:
+            vectors = self._vectors
+            if vectors is None:
+                return 0
+            released = vectors.memory_bytes()
+            if self.vectors_dirty:
+                self.persist()
+            self._vectors = None
+            return released
+
+    def load_vectors(self) -> bool:
+        """Load the vector index from disk if unloaded; False if it had to be left out."""
+        from engine.index import indexer  # the indexer imports Project: load it lazily
+
+        with self.lock:
+            if self._vectors is not None or self.closed:
+                return self._vectors is not None
+            try:
+                self._vectors = VectorIndex.load(
+                    self.index_dir, self.embedder.dim, self.embedder.name
+                )
+            except VectorIndexError as error:
+                log.warning("%s: vector index rebuilt: %s", self.name, error)
+                self._vectors = indexer.rebuild_vectors(self)
+                return True
+            if self.pending_vector_paths:
+                indexer.embed_paths(self, sorted(self.pending_vector_paths))
+                self.pending_vector_paths.clear()
+            return True
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def persist(self) -> None:
+        """Save the vectors (if changed) and then the manifest that matches them."""
+        with self.lock:
+            if self.manifest is None or self.closed:
+                return
+            if self._vectors is not None and self.vectors_dirty:
+                self._vectors.save(self.index_dir)
+                self.vectors_dirty = False
+            elif self._vectors is None and self.pending_vector_paths:
+                # The vectors on disk lack these files: keep the old manifest so a restart
+                # re-indexes them.
+                return
+            self.manifest.save(self.index_dir / "manifest.json")
