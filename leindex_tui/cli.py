@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 """name → (module, one-line help)."""
 
+APP_RUNNER = ("leindex_tui.app", "run_app")
+HEADLESS_RUNNER = ("leindex_tui.headless", "run_headless")
+"""(module, function) called with the list of resolved project paths."""
+
 EXIT_OK = 0
 EXIT_FAILURE = 1  # something went wrong while running
 EXIT_USAGE = 2  # bad arguments, paths or config
