@@ -7,13 +7,18 @@ callers write `from engine import api; api.search(...)`.
 from engine.api.config_ops import read_config_file, reload_config, save_config_file
 from engine.api.errors import ApiError
 from engine.api.memory_ops import dashboard_status, get_diagnostics, manage_memory
+from engine.api.search_ops import index_project, list_projects, search, set_project_priority
 
 __all__ = [
     "ApiError",
     "dashboard_status",
     "get_diagnostics",
+    "index_project",
+    "list_projects",
     "manage_memory",
     "read_config_file",
     "reload_config",
     "save_config_file",
+    "search",
+    "set_project_priority",
 ]

@@ -1,0 +1,145 @@
+"""Search operations of the API: index a project, search, list projects, set a priority.
+
+Each returns plain JSON-able dicts; bad input raises `ApiError` with a message for the user.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.api.errors import ApiError
+from engine.index import (
+    SEARCH_MODES,
+    IndexProgress,
+    Project,
+    QuerySyntaxError,
+    UnknownProjectError,
+    get_engine,
+)
+from engine.priority import ProjectPriority
+
+
+def _priority(value: Any) -> ProjectPriority | None:
+    if value is None or isinstance(value, ProjectPriority):
+        return value
+    try:
+        return ProjectPriority.from_name(str(value))
+    except ValueError as error:
+        raise ApiError(str(error)) from None
+
+
+def project_dict(project: Project) -> dict[str, Any]:
+    """A project as the API reports it."""
+    progress = project.progress
+    return {
+        "name": project.name,
+        "path": str(project.path),
+        "priority": project.priority.name,
+        "last_accessed": project.last_accessed,
+        "indexed": project.ready.is_set(),
+        "phase": progress.phase,
+        "files_done": progress.files_done,
+        "files_total": progress.files_total,
+        "bytes_done": progress.bytes_done,
+        "error": progress.error,
+        "files": len(project.manifest.files) if project.manifest is not None else 0,
+        "skipped": dict(project.skipped),
+        "loaded_files": len(project.loaded_files),
+        "max_loaded_files": project.settings.max_loaded_files,
+        "cached_queries": len(project.query_cache),
+        "max_cached_queries": project.settings.max_cached_queries,
+        "loaded_content_bytes": project.loaded_content_bytes,
+        "query_cache_bytes": project.query_cache_bytes,
+        "vector_index_loaded": project.vector_index_loaded,
+    }
+
+
+def index_project(
+    path: str,
+    priority: str | ProjectPriority | None = None,
+    wait: bool = True,
+    on_progress: Callable[[IndexProgress], None] | None = None,
+) -> dict[str, Any]:
+    """Register `path` as a project and index it (waiting for the first index if `wait`)."""
+    directory = Path(str(path)).expanduser()
+    if not directory.is_dir():
+        raise ApiError(f"{path}: not a directory")
+    level = _priority(priority)
+    engine = get_engine()
+    try:
+        if wait:
+            project = engine.add_project(directory, priority=level, on_progress=on_progress)
+        else:
+            project = engine.index_project_async(directory, priority=level, on_progress=on_progress)
+    except (OSError, ValueError) as error:
+        raise ApiError(f"{path}: cannot index: {error}") from None
+    return {"success": True, "project": project_dict(project)}
+
+
+def search(
+    query: str,
+    mode: str = "fulltext",
+    project: str | None = None,
+    limit: int = 20,
+    literal: bool = False,
+    wait_timeout_seconds: float = 30.0,
+) -> dict[str, Any]:
+    """Search one project (or all); waits up to `wait_timeout_seconds` for a first index."""
+    if mode not in SEARCH_MODES:
+        raise ApiError(f"unknown mode {mode!r}; allowed: {', '.join(SEARCH_MODES)}")
+    engine = get_engine()
+    try:
+        targets = [engine.registry.get(project)] if project else engine.registry.list()
+    except UnknownProjectError as error:
+        raise ApiError(str(error)) from None
+    deadline = time.monotonic() + max(0.0, float(wait_timeout_seconds))
+    indexing = []
+    for target in targets:
+        if not target.ready.wait(max(0.0, deadline - time.monotonic())):
+            indexing.append(target.name)
+    try:
+        response = engine.search(query, mode=mode, project=project, limit=limit, literal=literal)
+    except QuerySyntaxError as error:
+        raise ApiError(str(error)) from None
+    except UnknownProjectError as error:
+        raise ApiError(str(error)) from None
+    except ValueError as error:
+        raise ApiError(str(error)) from None
+    return {
+        "query": response.query,
+        "mode": response.mode,
+        "from_cache": response.from_cache,
+        "duration_ms": round(response.duration_ms, 3),
+        "count": len(response.hits),
+        "hits": [hit.to_dict() for hit in response.hits],
+        "still_indexing": indexing,
+    }
+
+
+def list_projects() -> dict[str, Any]:
+    """Every registered project with its state, caps and cache use."""
+    return {"projects": [project_dict(project) for project in get_engine().registry.list()]}
+
+
+def set_project_priority(name: str, priority: str | ProjectPriority) -> dict[str, Any]:
+    """Change a project's eviction priority for this run."""
+    level = _priority(priority)
+    if level is None:
+        raise ApiError("a priority is required")
+    engine = get_engine()
+    try:
+        project = engine.registry.get(name)
+    except UnknownProjectError as error:
+        raise ApiError(str(error)) from None
+    previous = project.priority
+    engine.set_priority(name, level)
+    return {
+        "success": True,
+        "project": name,
+        "previous_priority": previous.name,
+        "priority": level.name,
+        "changes": [f"{name}: priority {previous.name} -> {level.name}"],
+    }
