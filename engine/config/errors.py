@@ -8,6 +8,7 @@ reload) can show one precise line without re-parsing anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,8 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, Path):
         return str(value)
-    name = getattr(value, "name", None)  # enums such as ProjectPriority
-    if isinstance(name, str) and not isinstance(value, str | int | float):
-        return name
+    if isinstance(value, Enum):  # ProjectPriority
+        return value.name
     if isinstance(value, str):
         return repr(value)
     text = repr(value)

@@ -76,16 +76,18 @@ def load_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     file_texts: Mapping[Path, str] | None = None,
+    blame_file: Path | None = None,
 ) -> LoadedConfig:
     """Load and validate the merged config; raise ConfigError (file, line, key) on any bad input.
 
     `overrides` is the in-memory layer above the environment (dotted keys under `memory.`).
     `file_texts` replaces the content of the given files (or adds project files) without
-    touching the disk: the config editor validates a candidate this way.
+    touching the disk: the config editor validates a candidate this way. When two thresholds
+    clash, the one set by the highest layer is blamed, or the one from `blame_file` if given.
     """
     env = os.environ if environ is None else environ
     home = Path(home) if home is not None else leindex_home(env)
-    merge = _Merge(home, {Path(p): t for p, t in (file_texts or {}).items()})
+    merge = _Merge(home, {Path(p): t for p, t in (file_texts or {}).items()}, blame_file)
     merge.read_global_file()
     merge.read_project_files()
     merge.apply_environment(env)
@@ -96,8 +98,9 @@ def load_config(
 
 
 class _Merge:
-    def __init__(self, home: Path, file_texts: dict[Path, str]) -> None:
+    def __init__(self, home: Path, file_texts: dict[Path, str], blame_file: Path | None) -> None:
         self.home = home
+        self.blame_file = blame_file
         self.file_texts = file_texts
         self.values: dict[str, Any] = defaults_by_dotted(home)
         self.origins: dict[str, _Origin] = {
@@ -349,8 +352,12 @@ class _Merge:
             low_key, up_key = f"memory.{lower}", f"memory.{upper}"
             if self.values[low_key] < self.values[up_key]:
                 continue
-            # Blame the value set by the higher layer: that is the one just changed.
-            blame_upper = _RANK[self.origins[up_key].layer] > _RANK[self.origins[low_key].layer]
+            # Blame the value set by the higher layer (usually the one just changed), unless the
+            # caller is checking one file: then point into that file.
+            low_origin, up_origin = self.origins[low_key], self.origins[up_key]
+            blame_upper = _RANK[up_origin.layer] > _RANK[low_origin.layer]
+            if self.blame_file is not None and self.blame_file in (low_origin.file, up_origin.file):
+                blame_upper = up_origin.file == self.blame_file
             blamed, other = (up_key, low_key) if blame_upper else (low_key, up_key)
             relation = "above" if blame_upper else "below"
             origin = self.origins[blamed]

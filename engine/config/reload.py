@@ -175,7 +175,11 @@ class ReloadManager:
         else:
             raise ValueError(f"kind must be 'global' or 'project', not {kind!r}")
         loaded = load_config(
-            home, self._environ, overrides=self.overrides, file_texts={target: text}
+            home,
+            self._environ,
+            overrides=self.overrides,
+            file_texts={target: text},
+            blame_file=target,
         )
         return [warning for warning in loaded.warnings if warning.file == target]
 
