@@ -96,7 +96,10 @@ class LeIndexApp(App[int]):
         clock: Callable[[], float] | None = None,
         home: Path | None = None,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+        status_source: Callable[[], DashboardStatus] | None = None,
     ) -> None:
+        """`runtime`, `probe` and `clock` are injectable for tests; `status_source` (default
+        `api.dashboard_status`) lets widget snapshots run on hand-built statuses."""
         super().__init__()
         self.paths = tuple(Path(path) for path in paths)
         self.runtime = runtime
@@ -105,6 +108,7 @@ class LeIndexApp(App[int]):
         self.clock: Callable[[], float] = clock or time.time
         self.home = home
         self.refresh_seconds = refresh_seconds
+        self.status_source: Callable[[], DashboardStatus] = status_source or api.dashboard_status
         self.last_status: DashboardStatus | None = None
         self.runtime_ready = False
         self._action_workers: dict[Worker, str] = {}
@@ -141,14 +145,16 @@ class LeIndexApp(App[int]):
 
     def _subscribe(self, runtime: Any) -> None:
         """Listen to alerts and reloads; listeners run on engine threads, so they only post."""
-        register_alert = getattr(runtime, "register_alert_listener", None)
+        manager = getattr(runtime, "memory_manager", None)
+        register_alert = getattr(manager, "register_alert_listener", None)
         if register_alert is not None:
-            register_alert(
-                lambda level, text: self.post_message(self.AlertRaised(str(level), text))
-            )
+            register_alert(self._post_alert)
         register_reload = getattr(runtime, "register_reload_listener", None)
         if register_reload is not None:
             register_reload(self._post_reload_result)
+
+    def _post_alert(self, level: Any, text: str) -> None:
+        self.post_message(self.AlertRaised(getattr(level, "name", str(level)), text))
 
     def _post_reload_result(self, result: Any) -> None:
         self.post_message(
@@ -167,7 +173,7 @@ class LeIndexApp(App[int]):
     def refresh_status(self) -> None:
         """Read one snapshot and post it; an engine error is shown once, the tick goes on."""
         try:
-            status = api.dashboard_status()
+            status = self.status_source()
         except Exception as error:  # noqa: BLE001 - the dashboard must outlive a bad tick
             if not self._status_error_shown:
                 self._status_error_shown = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
@@ -65,6 +66,13 @@ class DashboardScreen(Screen[None]):
 
     def show_status(self, status: DashboardStatus) -> None:
         """Push one snapshot into every pane; each pane repaints only what changed."""
+        try:
+            self._show(status)
+        except NoMatches:
+            # The tabs mount their panes a moment after the screen: show it once they are in.
+            self.call_after_refresh(self.show_status, status)
+
+    def _show(self, status: DashboardStatus) -> None:
         gauge = self.query_one(ThresholdGauge)
         gauge.update_from(status)
         gauge.border_title = f"Memory budget {format_mb(status.budget_mb)}"

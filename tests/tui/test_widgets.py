@@ -1,0 +1,178 @@
+"""The dashboard's widgets, driven by hand-built DashboardStatus values."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from textual.widgets import Input, Label
+
+from leindex_tui.screens.config_editor import apply_form_values
+from leindex_tui.screens.evict_modal import EvictModal, EvictRequest, parse_target_mb
+from leindex_tui.widgets.action_log import ActionLog, describe_result
+from leindex_tui.widgets.breakdown_tree import BreakdownTree
+from leindex_tui.widgets.eviction_table import EvictionTable
+from leindex_tui.widgets.projects_table import ProjectsTable, next_priority
+from leindex_tui.widgets.threshold_gauge import ThresholdGauge, mark_columns, place_labels
+from tests.tui.conftest import settle, status_app
+from tests.tui.status_factory import guide_breakdown, guide_eviction, make_status
+
+
+def test_close_marks_never_share_a_cell_or_overlap_their_labels() -> None:
+    columns = mark_columns([0.80, 0.93, 0.98], 40)
+    assert columns == sorted(set(columns))
+    lines = place_labels(["80%", "93%", "98%"], columns, 40)
+    for line in lines:
+        ends = [start + len(label) for start, label in line]
+        starts = [start for start, _ in line]
+        assert all(end < next_start for end, next_start in zip(ends, starts[1:], strict=False))
+
+
+async def test_gauge_marks_follow_the_configured_percents() -> None:
+    app = status_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        gauge = app.screen.query_one(ThresholdGauge)
+        text = gauge.render().plain
+        assert "80%" in text and "93%" in text and "98%" in text
+        app.status_feed.status = make_status(soft_limit_percent=0.75, soft_limit_mb=2304.0)
+        app.refresh_status()
+        await settle(pilot)
+        text = gauge.render().plain
+        assert "75%" in text and "80%" not in text
+        assert "2304 MB" in text
+
+
+async def test_gauge_and_header_take_the_level_colour_class() -> None:
+    app = status_app(make_status("HARD"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.screen.has_class("-level-hard")
+        assert app.screen.query_one(ThresholdGauge).has_class("-level-hard")
+        assert "HARD" in app.sub_title
+        app.status_feed.status = make_status("NORMAL")
+        app.refresh_status()
+        await settle(pilot)
+        assert not app.screen.has_class("-level-hard")
+        assert app.screen.has_class("-level-normal")
+
+
+async def test_breakdown_updates_in_place_and_keeps_what_the_user_collapsed() -> None:
+    app = status_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BreakdownTree)
+        heap = tree._nodes_by_key["heap"]
+        heap.collapse()
+        app.status_feed.status = make_status(breakdown=guide_breakdown(3000.0, 700.0))
+        app.refresh_status()
+        await settle(pilot)
+        assert tree._nodes_by_key["heap"] is heap  # the same node, relabelled
+        assert not heap.is_expanded
+        assert tree._nodes_by_key["other_rss"].is_expanded
+        assert "700 MB" in str(tree._nodes_by_key["heap.loaded_content"].label)
+        assert "Total Memory: 3000 MB" in str(tree.root.label)
+
+
+async def test_projects_table_updates_cells_and_p_asks_for_the_next_priority() -> None:
+    app = status_app()
+    requests: list[tuple[str, str]] = []
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ProjectsTable)
+        assert table.row_count == 3
+        projects = make_status().projects
+        changed = (replace(projects[0], loaded_files=7), *projects[1:])
+        table.update_projects(changed, make_status().timestamp)
+        assert table.get_cell("core-api", "files") == "7"
+        assert table.row_count == 3
+        table.update_projects(changed[:2], make_status().timestamp)
+        assert table.row_count == 2
+
+        # Capture what the app would send to the API.
+        app.run_set_priority = lambda project, priority: requests.append((project, priority))
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("p")
+        await pilot.pause()
+    assert requests == [("core-api", "CRITICAL")]
+    assert next_priority("HIGH") == "CRITICAL" and next_priority("CRITICAL") == "LOW"
+
+
+async def test_eviction_history_shows_newest_first_and_follows_the_ring() -> None:
+    app = status_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(EvictionTable)
+        older, newer = guide_eviction(-120), guide_eviction(-10)
+        table.update_records((older, newer))
+        assert table.row_count == 2
+        assert table.get_row_at(0)[0] == "11:59:50"
+        assert table.get_row_at(0)[3] == "512.3"
+        table.update_records((newer,))  # the history ring let the older one go
+        assert table.row_count == 1
+
+
+def test_describe_result_reads_the_guide_cleanup_json() -> None:
+    text, ok, freed = describe_result(
+        "cleanup",
+        {
+            "success": True,
+            "freed_mb": 125.3,
+            "duration_seconds": 0.5,
+            "cleanup_details": {"gc_objects_collected": 5000, "cache_entries_cleared": 150},
+        },
+    )
+    assert ok and freed == 125.3
+    assert "cache entries cleared 150" in text
+    text, ok, _ = describe_result("evict", {"success": False, "error": "nothing to evict"})
+    assert not ok and text == "nothing to evict"
+
+
+async def test_action_log_records_each_line() -> None:
+    app = status_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.log_line("cleanup", "ok", freed_mb=12.5)
+        log = app.screen.query_one(ActionLog)
+        assert log.entries[-1] == "12:00:00  cleanup  ok  freed 12.5 MB"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "must be a number"), ("0", "more than 0"), ("-5", "more than 0"), ("9999", "at most")],
+)
+def test_evict_target_validation(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_target_mb(text, budget_mb=3072)
+
+
+async def test_evict_modal_shows_the_error_and_stays_open_on_bad_input() -> None:
+    app = status_app()
+    results: list[EvictRequest | None] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(EvictModal(["core-api", "legacy-code"], 3072.0), results.append)
+        await settle(pilot)
+        target = app.screen.query_one("#evict-target", Input)
+        target.value = "0"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EvictModal)
+        assert "more than 0" in str(app.screen.query_one("#evict-error", Label).content)
+        target.value = "300"
+        await pilot.press("enter")
+        await pilot.pause()
+    assert results == [EvictRequest(300.0, "LOW", ())]
+
+
+def test_form_values_merge_into_the_yaml_without_losing_other_keys() -> None:
+    text = "memory:\n  total_budget_mb: 3072\n  spill:\n    enabled: false\n"
+    merged = apply_form_values(
+        text, {"memory.total_budget_mb": 4096, "memory.monitoring.interval_seconds": 10.0}
+    )
+    assert "total_budget_mb: 4096" in merged
+    assert "enabled: false" in merged
+    assert "interval_seconds: 10.0" in merged
+    with pytest.raises(ValueError, match="not a mapping"):
+        apply_form_values("- a\n- b\n", {"memory.total_budget_mb": 1})
