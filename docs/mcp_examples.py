@@ -1,0 +1,137 @@
+"""Produce the example requests and responses of docs/mcp.md from a real headless server.
+
+Run: `.venv/bin/python docs/mcp_examples.py [PROJECT_DIR] > /tmp/mcp-examples.md`
+
+It starts `leindex --headless PROJECT_DIR` (default: this repository's `engine/` folder) with a
+throw-away LEINDEX_HOME, calls every tool through the SDK's stdio client, and prints Markdown:
+the parameter table of each tool (from `list_tools`) and each request with its response.
+Long lists in responses are cut to their first entries (marked with "…").
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_LIST_ITEMS = 3
+
+
+def _shorten(value: Any) -> Any:
+    """Cut long lists so the docs stay readable; everything else is printed as returned."""
+    if isinstance(value, list):
+        kept = [_shorten(item) for item in value[:MAX_LIST_ITEMS]]
+        return kept + ["…"] if len(value) > MAX_LIST_ITEMS else kept
+    if isinstance(value, dict):
+        return {key: _shorten(item) for key, item in value.items()}
+    return value
+
+
+def _fence(value: Any) -> str:
+    return "```json\n" + json.dumps(value, indent=2, ensure_ascii=False) + "\n```\n"
+
+
+def _parameter_table(tool: Any) -> str:
+    properties = tool.input_schema.get("properties", {})
+    required = set(tool.input_schema.get("required", []))
+    if not properties:
+        return "No parameters.\n"
+    rows = ["| parameter | type | default | description |", "| --- | --- | --- | --- |"]
+    for name, schema in properties.items():
+        kind = _type_text(schema)
+        default = "required" if name in required else json.dumps(schema.get("default"))
+        rows.append(f"| `{name}` | {kind} | {default} | {schema.get('description', '')} |")
+    return "\n".join(rows) + "\n"
+
+
+def _type_text(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return " \\| ".join(f'`"{value}"`' for value in schema["enum"])
+    if "anyOf" in schema:
+        return " or ".join(_type_text(option) for option in schema["anyOf"])
+    if schema.get("type") == "array":
+        return f"array of {_type_text(schema.get('items', {}))}"
+    return str(schema.get("type", "any"))
+
+
+async def _example(session: ClientSession, name: str, arguments: dict[str, Any]) -> str:
+    result = await session.call_tool(name, arguments)
+    text = result.content[0].text if result.content else ""
+    try:
+        response: Any = _shorten(json.loads(text))
+    except json.JSONDecodeError:
+        response = text
+    out = "Request:\n\n" + _fence({"name": name, "arguments": arguments})
+    label = "Response (isError: true)" if result.is_error else "Response"
+    if isinstance(response, str):
+        return out + f"\n{label}:\n\n```text\n{response}\n```\n"
+    return out + f"\n{label}:\n\n" + _fence(response)
+
+
+async def main(project: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="leindex-docs-") as home:
+        (Path(home) / "config.yaml").write_text("memory:\n  total_budget_mb: 3072\n")
+        params = StdioServerParameters(
+            command=str(Path(sys.executable).with_name("leindex")),
+            args=["--headless", str(project)],
+            env={"LEINDEX_HOME": home},
+            cwd=str(REPO_ROOT),
+        )
+        async with (
+            stdio_client(params) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+            calls: list[tuple[str, str, dict[str, Any]]] = [
+                ("search", "fulltext", {"query": "atomic_write_bytes", "limit": 3}),
+                ("search", "hybrid", {"query": "spill to disk", "mode": "hybrid", "limit": 2}),
+                ("get_diagnostics", "memory", {"type": "memory"}),
+                ("get_diagnostics", "projects", {"type": "projects"}),
+                ("get_diagnostics", "config", {"type": "config"}),
+                ("manage_memory", "cleanup", {"action": "cleanup"}),
+                (
+                    "manage_memory",
+                    "configure",
+                    {"action": "configure", "soft_limit_mb": 2457, "hard_limit_mb": 2857},
+                ),
+                ("manage_memory", "status", {"action": "status"}),
+                ("manage_memory", "spill", {"action": "spill"}),
+                (
+                    "manage_memory",
+                    "evict",
+                    {"action": "evict", "target_mb": 50, "priority_threshold": "MEDIUM"},
+                ),
+                ("get_diagnostics", "eviction", {"type": "eviction"}),
+                ("manage_memory", "gc", {"action": "gc"}),
+                (
+                    "index_project",
+                    "index",
+                    {"path": str(REPO_ROOT / "leindex_tui"), "priority": "HIGH"},
+                ),
+                ("reload_config", "reload", {}),
+                (
+                    "manage_memory",
+                    "bad configure",
+                    {"action": "configure", "soft_limit_mb": 3000, "hard_limit_mb": 2000},
+                ),
+                ("manage_memory", "bad action", {"action": "explode"}),
+                ("search", "bad query", {"query": "parse AND (config"}),
+            ]
+            for name, tool in tools.items():
+                print(f"## tool {name}\n\n{tool.description}\n\n{_parameter_table(tool)}")
+            for name, label, arguments in calls:
+                print(f"### {name}: {label}\n")
+                print(await _example(session, name, arguments))
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_ROOT / "engine"
+    anyio.run(main, target.resolve())
