@@ -64,3 +64,20 @@ def small_corpus(tmp_path: Path) -> Path:
 def module_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small source tree shared by the tests of a module (for a module-scoped server)."""
     return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture
+def start_runtime():
+    """Start `engine.runtime.Runtime(**kwargs)`; every runtime started is shut down afterwards."""
+    from engine.runtime import Runtime
+
+    started: list[Runtime] = []
+
+    def start(**kwargs) -> Runtime:
+        runtime = Runtime(**kwargs)
+        started.append(runtime)
+        return runtime.start()
+
+    yield start
+    for runtime in reversed(started):
+        runtime.shutdown()
