@@ -55,6 +55,9 @@ def _report(report_type: str, paths: list[str], index_home: Path) -> dict[str, A
         return api.get_diagnostics(type=report_type)
     finally:
         engine.close()
+        # Forget the closed engine: a caller in the same process gets fresh defaults.
+        set_memory_manager(None)
+        set_engine(None)
 
 
 def run(args: argparse.Namespace) -> int:
