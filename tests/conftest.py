@@ -135,3 +135,64 @@ class FakeEngine:
 def fake_engine(tmp_path: Path) -> FakeEngine:
     """An empty FakeEngine; add projects with `fake_engine.add(name, priority, last_accessed)`."""
     return FakeEngine(tmp_path)
+
+
+SMALL_CORPUS_FILES = {
+    "src/engine_core.py": (
+        "class MemoryTracker:\n"
+        '    """Tracks resident memory of the process."""\n'
+        "\n"
+        "    def get_current_usage_mb(self):\n"
+        "        return read_resident_set_size() / 1024\n"
+        "\n"
+        "\n"
+        "def read_resident_set_size():\n"
+        "    with open('/proc/self/statm') as handle:\n"
+        "        return int(handle.read().split()[1])\n"
+    ),
+    "src/http_client.py": (
+        "import socket\n"
+        "\n"
+        "\n"
+        "def open_http_connection(host, port=80):\n"
+        "    sock = socket.create_connection((host, port))\n"
+        "    return sock\n"
+        "\n"
+        "\n"
+        "def send_request(sock, path):\n"
+        "    sock.sendall(f'GET {path} HTTP/1.0\\r\\n\\r\\n'.encode())\n"
+    ),
+    "src/parser.py": (
+        "import argparse\n"
+        "\n"
+        "\n"
+        "def parse_command_line_arguments(argv):\n"
+        "    parser = argparse.ArgumentParser(prog='demo')\n"
+        "    parser.add_argument('--verbose', action='store_true')\n"
+        "    return parser.parse_args(argv)\n"
+    ),
+    "docs/notes.md": "# Notes\n\nThe eviction order follows priority: LOW first.\n",
+    ".gitignore": "*.log\nsecret/\n",
+    "debug.log": "MemoryTracker appears in an ignored log file\n",
+    "secret/keys.py": "MemoryTracker = 'ignored directory'\n",
+    "node_modules/lib/index.js": "function MemoryTracker() {}\n",
+    "build/out.py": "MemoryTracker = 'build output'\n",
+}
+
+
+def write_small_corpus(root: Path) -> Path:
+    """Write the small corpus (see `small_corpus`) under `root`; returns `root`."""
+    for rel, text in SMALL_CORPUS_FILES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (root / "image.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00MemoryTracker")
+    (root / "src" / "latin1.py").write_bytes(b"# caf\xe9 latin-1 comment\nlatin_marker = 1\n")
+    return root
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """A tiny project: three Python files, a doc, a .gitignore and things that must be skipped
+    (ignored file and dir, node_modules, build, a binary file, a non-UTF-8 file)."""
+    return write_small_corpus(tmp_path / "corpus")
