@@ -91,45 +91,71 @@ async def main(project: Path) -> None:
             await session.initialize()
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             calls: list[tuple[str, str, dict[str, Any]]] = [
-                ("search", "fulltext", {"query": "atomic_write_bytes", "limit": 3}),
-                ("search", "hybrid", {"query": "spill to disk", "mode": "hybrid", "limit": 2}),
-                ("get_diagnostics", "memory", {"type": "memory"}),
-                ("get_diagnostics", "projects", {"type": "projects"}),
-                ("get_diagnostics", "config", {"type": "config"}),
-                ("manage_memory", "cleanup", {"action": "cleanup"}),
+                ("search", "full-text search", {"query": "atomic_write_bytes", "limit": 3}),
+                (
+                    "search",
+                    "hybrid search in one project",
+                    {
+                        "query": "spill to disk",
+                        "mode": "hybrid",
+                        "project": project.name,
+                        "limit": 2,
+                    },
+                ),
+                ("search", "error: invalid query", {"query": "parse AND (config"}),
+                ("get_diagnostics", 'type="memory" (the guide\'s fields)', {"type": "memory"}),
+                ("get_diagnostics", 'type="projects"', {"type": "projects"}),
+                ("get_diagnostics", 'type="config" (merged, with sources)', {"type": "config"}),
+                ("get_diagnostics", "error: unknown type", {"type": "disk"}),
+                ("manage_memory", 'action="cleanup"', {"action": "cleanup"}),
                 (
                     "manage_memory",
-                    "configure",
+                    'action="configure"',
                     {"action": "configure", "soft_limit_mb": 2457, "hard_limit_mb": 2857},
                 ),
-                ("manage_memory", "status", {"action": "status"}),
-                ("manage_memory", "spill", {"action": "spill"}),
+                ("manage_memory", 'action="status" (after configure)', {"action": "status"}),
+                ("manage_memory", 'action="spill"', {"action": "spill"}),
                 (
                     "manage_memory",
-                    "evict",
+                    'action="evict"',
                     {"action": "evict", "target_mb": 50, "priority_threshold": "MEDIUM"},
                 ),
-                ("get_diagnostics", "eviction", {"type": "eviction"}),
-                ("manage_memory", "gc", {"action": "gc"}),
-                (
-                    "index_project",
-                    "index",
-                    {"path": str(REPO_ROOT / "leindex_tui"), "priority": "HIGH"},
-                ),
-                ("reload_config", "reload", {}),
+                ("manage_memory", 'action="gc"', {"action": "gc"}),
                 (
                     "manage_memory",
-                    "bad configure",
+                    "error: soft limit not below hard limit",
                     {"action": "configure", "soft_limit_mb": 3000, "hard_limit_mb": 2000},
                 ),
-                ("manage_memory", "bad action", {"action": "explode"}),
-                ("search", "bad query", {"query": "parse AND (config"}),
+                (
+                    "manage_memory",
+                    "error: hard limit beyond the budget",
+                    {"action": "configure", "soft_limit_mb": 2000, "hard_limit_mb": 9000},
+                ),
+                ("manage_memory", "error: unknown action", {"action": "explode"}),
+                (
+                    "get_diagnostics",
+                    'type="eviction" (after the evict above)',
+                    {"type": "eviction"},
+                ),
+                (
+                    "index_project",
+                    "index and wait",
+                    {"path": str(REPO_ROOT / "leindex_tui"), "priority": "HIGH"},
+                ),
+                (
+                    "index_project",
+                    "error: a file, not a directory",
+                    {"path": str(REPO_ROOT / "README.md")},
+                ),
+                ("reload_config", "reload", {}),
             ]
-            for name, tool in tools.items():
-                print(f"## tool {name}\n\n{tool.description}\n\n{_parameter_table(tool)}")
+            examples: dict[str, list[str]] = {name: [] for name in tools}
             for name, label, arguments in calls:
-                print(f"### {name}: {label}\n")
-                print(await _example(session, name, arguments))
+                text = await _example(session, name, arguments)
+                examples[name].append(f"#### {label}\n\n{text}")
+            for name, tool in tools.items():
+                print(f"### `{name}`\n\n{tool.description}\n\n{_parameter_table(tool)}")
+                print("\n".join(examples[name]))
 
 
 if __name__ == "__main__":
