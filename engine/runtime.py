@@ -298,6 +298,7 @@ class Runtime:
                     stop_monitoring=self._stop_monitoring,
                     clock=self.clock or time.time,
                     cancel_restore=self._stop_background,
+                    save_state=self._owns_home(),
                 )
             self.pidfile.release()
             log.info("leindex runtime stopped (pid %d)", os.getpid())
@@ -307,6 +308,11 @@ class Runtime:
             detach_file_logging(self._log_handler)
             self._log_handler = None
             self._shutdown_done.set()
+
+    def _owns_home(self) -> bool:
+        """False for a second instance: the pidfile's owner writes the shared state file."""
+        status = self.pidfile_status
+        return status is None or status.owned
 
     def _stop_monitoring(self) -> None:
         if self.memory_manager is not None:

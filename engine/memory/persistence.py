@@ -234,11 +234,14 @@ def graceful_shutdown(
     stop_monitoring: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.time,
     cancel_restore: threading.Event | None = None,
+    save_state: bool = True,
 ) -> ShutdownReport:
     """Stop monitoring, persist `cache_state.json`, close the engine. Idempotent.
 
     A second call (another thread, a signal during a quit) waits for the first to finish
-    and returns its report, so nobody exits before the state is on disk.
+    and returns its report, so nobody exits before the state is on disk. `save_state=False`
+    (a second instance that does not own the home) skips the save so as not to overwrite
+    the owner's file.
     """
     with _registry_lock:
         once = _shutdowns.get(engine)
@@ -263,7 +266,8 @@ def graceful_shutdown(
                 # whatever it has not reached is saved from `unrestored()` anyway.
                 restorer.done.wait(_RESTORE_STOP_WAIT_SECONDS)
         path = cache_state_path(engine, home)
-        saved = _step(errors, "save cache state", lambda: save_cache_state(engine, home, clock))
+        if save_state:
+            saved = _step(errors, "save cache state", lambda: save_cache_state(engine, home, clock))
         close = getattr(engine, "close", None)
         if close is not None:
             _step(errors, "close indexes", close)
