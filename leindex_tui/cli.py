@@ -110,11 +110,7 @@ def _run_paths(argv: list[str]) -> int:
         if not path.is_dir():
             return _usage_error(f"not a directory: {raw}")
         paths.append(str(path.resolve()))
-    module_name, function = (
-        ("leindex_tui.headless", "run_headless")
-        if args.headless
-        else ("leindex_tui.app", "run_app")
-    )
+    module_name, function = HEADLESS_RUNNER if args.headless else APP_RUNNER
     if importlib.util.find_spec(module_name) is None:
         mode = "headless MCP server" if args.headless else "TUI"
         print(f"leindex: the {mode} is not built yet; would open: {', '.join(paths)}")
