@@ -128,6 +128,8 @@ def apply_changes(
     skipped: Counter[str] = Counter()
     done = bytes_done = 0
     _report(project, on_progress, IndexProgress(0, total, 0, "indexing"))
+    if not changed and not removed:
+        return  # no empty commit: an unchanged project leaves its index files untouched
     with project.fulltext.batch() as batch:
         for rel in removed:
             batch.delete(rel)
