@@ -95,14 +95,22 @@ class _HeadlessSession:
             if self._shut_down:
                 return
             self._shut_down = True
-            # The runtime's handlers come back for the shutdown phase, so a second signal
-            # cannot kill the process half-way through persisting state.
-            for signum, handler in self._previous_handlers.items():
-                if handler is not None:
-                    with contextlib.suppress(ValueError):  # not on the main thread
-                        signal.signal(signum, handler)
+            self._restore_signal_handlers()
             _retire_wire(self.wire_stdout)
             self.runtime.shutdown()
+
+    def _restore_signal_handlers(self) -> None:
+        """Give SIGTERM/SIGINT back to the runtime once the event loop stops listening.
+
+        The loop's signal receiver leaves the default handlers behind (a second SIGTERM would
+        kill the process half-way through persisting state); the runtime's handler instead
+        ignores a signal while a shutdown is in progress. Only the main thread may do this.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, handler in self._previous_handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
     def _finish_if_loop_is_stuck(self) -> None:
         if self._loop_done.wait(self.STUCK_LOOP_GRACE_SECONDS):
@@ -114,14 +122,17 @@ class _HeadlessSession:
 
     async def _stop_on_signal(self, scope: anyio.CancelScope) -> None:
         """End the session on SIGTERM or SIGINT; the shutdown itself runs after the loop."""
-        with anyio.open_signal_receiver(*_STOP_SIGNALS) as received:
-            async for signum in received:
-                log.info("received %s: shutting down", signal.Signals(signum).name)
-                threading.Thread(
-                    target=self._finish_if_loop_is_stuck, name="leindex-stop", daemon=True
-                ).start()
-                scope.cancel()
-                return
+        try:
+            with anyio.open_signal_receiver(*_STOP_SIGNALS) as received:
+                async for signum in received:
+                    log.info("received %s: shutting down", signal.Signals(signum).name)
+                    threading.Thread(
+                        target=self._finish_if_loop_is_stuck, name="leindex-stop", daemon=True
+                    ).start()
+                    scope.cancel()
+                    return
+        finally:
+            self._restore_signal_handlers()
 
     async def _serve(self) -> None:
         """Serve MCP on stdio until stdin closes or a stop signal arrives."""
