@@ -138,7 +138,7 @@ class ReloadManager:
 
     def reload_config(self) -> ReloadResult:
         """Re-read the files and environment; swap and notify if valid, else change nothing."""
-        return self._reload(None)
+        return self._reload(lambda current, config: current)
 
     def apply_overrides(self, overrides: Mapping[str, Any]) -> ReloadResult:
         """Set in-memory values above the environment, validated through the reload path.
@@ -149,17 +149,20 @@ class ReloadManager:
         """
         try:
             flat = _flatten_overrides(overrides)
-            budget = flat.get("memory.total_budget_mb")
-            if budget is None:
-                budget = self.loaded.config.memory.total_budget_mb
-            flat = _limits_as_percents(flat, budget)
         except ConfigError as error:
             return self._failure(error)
-        return self._reload({**self.overrides, **flat})
+        self.loaded  # noqa: B018 - make sure a budget exists to convert MB limits against
+
+        def merged(current: dict[str, Any], config: LeIndexConfig) -> dict[str, Any]:
+            # Runs under the reload lock, so two concurrent calls cannot drop each other's keys.
+            budget = flat.get("memory.total_budget_mb", config.memory.total_budget_mb)
+            return {**current, **_limits_as_percents(flat, budget)}
+
+        return self._reload(merged)
 
     def clear_overrides(self) -> ReloadResult:
         """Drop the override layer and reload."""
-        return self._reload({})
+        return self._reload(lambda current, config: {})
 
     def validate_text(
         self, text: str, path: Path | str, kind: Literal["global", "project"] = "global"
@@ -197,11 +200,13 @@ class ReloadManager:
 
     # -- the one path -------------------------------------------------------------------------
 
-    def _reload(self, overrides: dict[str, Any] | None) -> ReloadResult:
+    def _reload(
+        self, next_overrides: Callable[[dict[str, Any], LeIndexConfig], dict[str, Any]]
+    ) -> ReloadResult:
         with self._reload_lock:
-            if overrides is None:
-                overrides = self.overrides
             try:
+                running = self._loaded.config if self._loaded is not None else LeIndexConfig()
+                overrides = next_overrides(self.overrides, running)
                 loaded = load_config(self.home, self._environ, overrides=overrides)
             except Exception as error:
                 return self._failure(_as_config_error(error))

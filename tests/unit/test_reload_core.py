@@ -308,3 +308,22 @@ def test_validate_config_text_reports_syntax_error_line(tmp_leindex_home: Path) 
         validate_config_text("memory:\n  a: 1\n b: 2\n", tmp_leindex_home / "config.yaml")
 
     assert caught.value.line == 3
+
+
+def test_concurrent_overrides_keep_each_others_keys(tmp_leindex_home: Path) -> None:
+    manager = get_reload_manager()
+
+    def apply(key: str, value: int) -> None:
+        for _ in range(20):
+            assert manager.apply_overrides({key: value}).success
+
+    threads = [
+        threading.Thread(target=apply, args=("max_loaded_files", 7)),
+        threading.Thread(target=apply, args=("max_cached_queries", 9)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert manager.overrides == {"memory.max_loaded_files": 7, "memory.max_cached_queries": 9}
