@@ -1,8 +1,9 @@
 """Re-warming an engine from a saved `CacheState`, in the background, while it already serves.
 
-Loaded files are warmed first (they need no index), then each project's cached queries are
-re-run once its index is ready. A file that vanished, changed (mtime or size differ from the
-save) or whose name would leave its project is skipped and counted. The restorer remembers
+Once a project's index is ready (an unchanged project only needs a quick sync), its loaded
+files are read back and its cached queries re-run, project after project. A file that
+vanished, changed (mtime or size differ from the save) or whose name would leave its project
+is skipped and counted. The restorer remembers
 how far it got, so a shutdown in the middle of a restore saves the part not yet restored
 instead of losing it.
 """
@@ -122,12 +123,12 @@ class CacheRestorer:
         with self._lock:
             self._started_at = self._clock()
         try:
-            projects = self._open_projects()
-            for path, project in projects:
-                self._warm_files(path, project, stop)
-            for path, project in projects:
+            for path, project in self._open_projects():
+                # After the project's first index (or sync) only: indexing drops the loaded
+                # copies of files it (re)indexes, which would undo a warm-up done earlier.
                 if stop.is_set() or not self._wait_ready(project, stop):
                     break
+                self._warm_files(path, project, stop)
                 self._rerun_queries(path, project, stop)
         finally:
             with self._lock:
