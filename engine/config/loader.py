@@ -17,11 +17,10 @@ import pydantic
 
 from engine.config.env import read_environment
 from engine.config.errors import ConfigError, ConfigWarning
+from engine.config.files import list_project_files, read_config_text
 from engine.config.paths import (
     CONFIG_FILE_NAME,
-    PROJECT_FILE_SUFFIXES,
     PROJECT_NAME_RULE,
-    PROJECTS_DIR_NAME,
     is_valid_project_name,
     leindex_home,
 )
@@ -112,27 +111,8 @@ class _Merge:
 
     # -- reading files ------------------------------------------------------------------------
 
-    def _read_text(self, path: Path) -> str | None:
-        if path in self.file_texts:
-            return self.file_texts[path]
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError:
-            raise ConfigError("is a directory, not a YAML file", file=path) from None
-        except PermissionError:
-            raise ConfigError("cannot read the file: permission denied", file=path) from None
-        except OSError as error:
-            raise ConfigError(f"cannot read the file: {error.strerror}", file=path) from None
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            line = data[: error.start].count(b"\n") + 1
-            raise ConfigError("not UTF-8 text", file=path, line=line) from None
-
     def _parse(self, path: Path) -> ParsedYaml | None:
-        text = self._read_text(path)
+        text = read_config_text(path, self.file_texts)
         if text is None:
             return None
         self.files.append(path)
@@ -161,47 +141,8 @@ class _Merge:
             else:
                 self._warn_unknown(parsed, origin, (key,), ["memory", "projects"])
 
-    def _project_files(self) -> list[tuple[str, Path]]:
-        directory = self.home / PROJECTS_DIR_NAME
-        candidates: dict[str, Path] = {}
-        try:
-            names = sorted(entry.name for entry in os.scandir(directory))
-        except FileNotFoundError:
-            names = []
-        except NotADirectoryError:
-            raise ConfigError(
-                "expected a directory of <project>.yaml files", file=directory
-            ) from None
-        except PermissionError:
-            raise ConfigError(
-                "cannot list the directory: permission denied", file=directory
-            ) from None
-        names += [p.name for p in self.file_texts if p.parent == directory and p.name not in names]
-        for file_name in sorted(names):
-            path = directory / file_name
-            # Dot files are editor and atomic-write temp files, not projects.
-            if file_name.startswith(".") or path.suffix not in PROJECT_FILE_SUFFIXES:
-                continue
-            name = path.stem
-            if not is_valid_project_name(name):
-                raise ConfigError(
-                    f"file name {name!r} is not a valid project name",
-                    file=path,
-                    allowed=PROJECT_NAME_RULE,
-                )
-            if name in candidates:
-                kept = candidates[name] if candidates[name].suffix == ".yaml" else path
-                ignored = path if kept is candidates[name] else candidates[name]
-                self.warnings.append(
-                    ConfigWarning(f"ignored: {kept.name} is used for project {name}", file=ignored)
-                )
-                candidates[name] = kept
-                continue
-            candidates[name] = path
-        return sorted(candidates.items())
-
     def read_project_files(self) -> None:
-        for name, path in self._project_files():
+        for name, path in list_project_files(self.home, self.file_texts, self.warnings):
             parsed = self._parse(path)
             if parsed is None or parsed.data is None:
                 continue
