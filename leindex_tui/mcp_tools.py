@@ -156,14 +156,34 @@ def _progress_message(progress: Any) -> tuple[float, float | None, str]:
     return done, total, message
 
 
-async def _forward_progress(latest: _LatestProgress, ctx: Context) -> None:
-    """Send each new progress report to the client until cancelled (no-op without a token)."""
-    seen = 0
-    while True:
-        seen, progress = latest.take(seen)
-        if progress is not None:
-            await ctx.report_progress(*_progress_message(progress))
-        await anyio.sleep(PROGRESS_INTERVAL_SECONDS)
+class _ProgressForwarder:
+    """Forwards indexing progress to the client, each value once and only ever increasing.
+
+    MCP requires the `progress` value to grow with every notification, so a report that does
+    not advance (a phase change at the same file count) is not sent.
+    """
+
+    def __init__(self, latest: _LatestProgress, ctx: Context) -> None:
+        self._latest = latest
+        self._ctx = ctx
+        self._seen_version = 0
+        self._last_sent: float | None = None
+
+    async def send_new(self) -> None:
+        self._seen_version, progress = self._latest.take(self._seen_version)
+        if progress is None:
+            return
+        done, total, message = _progress_message(progress)
+        if self._last_sent is not None and done <= self._last_sent:
+            return
+        self._last_sent = done
+        await self._ctx.report_progress(done, total, message)
+
+    async def run(self) -> None:
+        """Send new reports every `PROGRESS_INTERVAL_SECONDS` until cancelled."""
+        while True:
+            await self.send_new()
+            await anyio.sleep(PROGRESS_INTERVAL_SECONDS)
 
 
 async def index_project(
@@ -192,9 +212,10 @@ async def index_project(
     if not wait:
         return await _run_blocking(call)
 
+    forwarder = _ProgressForwarder(latest, ctx)
     failure: ToolError | None = None
     async with anyio.create_task_group() as group:
-        group.start_soon(_forward_progress, latest, ctx)
+        group.start_soon(forwarder.run)
         try:
             result = await _run_blocking(call)
         except ToolError as exc:
@@ -206,9 +227,7 @@ async def index_project(
     if failure is not None:
         raise failure
     # The last report (100 %) may have arrived between two forwarding ticks.
-    _, progress = latest.take(-1)
-    if progress is not None:
-        await ctx.report_progress(*_progress_message(progress))
+    await forwarder.send_new()
     return result
 
 

@@ -43,8 +43,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple, dict]]:
         if path == "/no/such/dir":
             raise api.ApiError("/no/such/dir: no such directory")
         if on_progress is not None:
+            on_progress(SimpleNamespace(files_done=0, files_total=0, phase="scanning"))
             for done in range(1, 4):
                 on_progress(SimpleNamespace(files_done=done, files_total=3, phase="indexing"))
+            on_progress(SimpleNamespace(files_done=3, files_total=3, phase="ready"))
         return {"name": "proj", "path": path, "priority": priority or "MEDIUM", "indexed": wait}
 
     monkeypatch.setattr(api, "get_diagnostics", recorder("get_diagnostics", {"ok": 1}), False)
@@ -153,7 +155,10 @@ async def test_index_project_forwards_progress_when_the_client_asks(calls: list)
 
     assert _payload(result)["priority"] == "HIGH"
     assert reports, "no progress notification arrived"
-    assert reports[-1] == (3.0, 3.0, "indexing: 3/3 files")
+    values = [progress for progress, _, _ in reports]
+    assert values == sorted(set(values)), f"progress must only increase: {values}"
+    # Reports are coalesced, so the last one sent is "indexing" or "ready" at 3 of 3.
+    assert reports[-1][:2] == (3.0, 3.0) and reports[-1][2].endswith(": 3/3 files")
     assert calls[0][2]["on_progress"] is not None
 
 
