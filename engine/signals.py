@@ -9,6 +9,7 @@ safe to call from signal handlers) and a daemon thread does the reload or shutdo
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
@@ -28,9 +29,11 @@ class SignalRelay:
         self._callbacks = dict(callbacks)
         self._pending: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._previous: dict[int, object] = {}
+        self._name = name
         self._thread = threading.Thread(target=self._dispatch_loop, name=name, daemon=True)
         self._started = False
         self._exit_code: int | None = None
+        self._stopped = False
 
     @property
     def installed_signals(self) -> tuple[int, ...]:
@@ -41,6 +44,11 @@ class SignalRelay:
         """Install the handlers (main thread only, as Python requires) and start the dispatcher."""
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("signal handlers can only be installed from the main thread")
+        if self._stopped:  # installed again after an uninstall: a fresh dispatcher
+            self._thread = threading.Thread(
+                target=self._dispatch_loop, name=self._name, daemon=True
+            )
+            self._started = self._stopped = False
         if not self._started:
             self._thread.start()
             self._started = True
@@ -55,7 +63,8 @@ class SignalRelay:
             for signum, previous in self._previous.items():
                 signal.signal(signum, previous)  # type: ignore[arg-type]
             self._previous.clear()
-        if self._started:
+        if self._started and not self._stopped:
+            self._stopped = True
             self._pending.put(_STOP)
 
     def deliver(self, signum: int) -> None:
@@ -75,7 +84,20 @@ class SignalRelay:
         # Nothing but the queue: no logging, no locks (see the module docstring).
         if self._exit_code is not None:
             raise SystemExit(self._exit_code)
+        if self._stopped:
+            # Uninstalled from another thread (handlers can only be swapped on the main one):
+            # behave as the handler we replaced would have.
+            self._act_as_previous(signum, frame)
+            return
         self._pending.put(signum)
+
+    def _act_as_previous(self, signum: int, frame: FrameType | None) -> None:
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
 
     def _dispatch_loop(self) -> None:
         while True:

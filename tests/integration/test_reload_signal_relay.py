@@ -72,3 +72,32 @@ def test_install_off_the_main_thread_is_refused() -> None:
 @pytest.mark.parametrize(("signum", "name"), [(signal.SIGHUP, "SIGHUP"), (999, "999")])
 def test_signal_name(signum: int, name: str) -> None:
     assert signal_name(signum) == name
+
+
+def test_after_an_off_main_thread_uninstall_signals_act_as_before() -> None:
+    calls: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, frame: calls.append(signum))
+    relay = SignalRelay({signal.SIGHUP: lambda s: calls.append(-1)})
+    relay.install()
+    try:
+        stopper = threading.Thread(target=relay.uninstall)
+        stopper.start()
+        stopper.join()
+        # Still our handler (only the main thread may swap it), but acting as the old one.
+        os.kill(os.getpid(), signal.SIGHUP)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert calls == [signal.SIGHUP]
+
+
+def test_relay_can_be_installed_again_after_uninstall() -> None:
+    done = threading.Event()
+    relay = SignalRelay({signal.SIGHUP: lambda s: done.set()})
+    relay.install()
+    relay.uninstall()
+    relay.install()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert done.wait(5)
+    finally:
+        relay.uninstall()
