@@ -98,6 +98,7 @@ class ConfigEditorScreen(Screen[None]):
         color: $foreground-muted;
     }
     ConfigEditorScreen #editor-error {
+        width: 1fr;
         height: auto;
         max-height: 4;
         padding: 0 1;
@@ -285,8 +286,13 @@ class ConfigEditorScreen(Screen[None]):
             return
         line = error.get("line")
         key = error.get("key_path")
+        message = str(error.get("message"))
+        # The message starts with "file:line: " — the editor already shows the file above.
+        prefix = f"{error.get('file')}:{line}: " if error.get("file") else None
+        if prefix and message.startswith(prefix):
+            message = message[len(prefix) :]
         where = f"line {line}" + (f", key {key}" if key else "") if line else (key or "")
-        label.update(f"✗ {where}: {error.get('message')}" if where else f"✗ {error.get('message')}")
+        label.update(f"✗ {where}: {message}" if where else f"✗ {message}")
         if line:
             area = self.query_one("#editor-text", TextArea)
             row = max(0, min(int(line) - 1, area.document.line_count - 1))

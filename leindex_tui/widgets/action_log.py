@@ -57,21 +57,35 @@ def describe_result(action: str, result: dict) -> tuple[str, bool, float | None]
     ok = bool(result.get("success", True))
     freed = result.get("freed_mb")
     freed_mb = float(freed) if isinstance(freed, int | float) else None
-    if not ok:
-        return str(result.get("error") or result.get("message") or "failed"), False, freed_mb
+    error = result.get("error")
+    if not ok and error:
+        return str(error), False, freed_mb
     parts: list[str] = []
     details = result.get("cleanup_details")
     if isinstance(details, dict):
         parts.extend(f"{key.replace('_', ' ')} {value}" for key, value in details.items())
-    for key in ("spilled_entries", "spilled_mb", "evicted_count", "total_candidates", "collected"):
+    for key in _SUMMARY_KEYS:
         if key in result:
             value = result[key]
             shown = f"{value:.1f}" if isinstance(value, float) else str(value)
             parts.append(f"{key.replace('_', ' ')} {shown}")
-    projects = result.get("evicted_projects")
-    if projects:
-        parts.append("projects " + ", ".join(map(str, projects)))
+    for key in ("evicted_projects", "projects", "errors"):
+        if result.get(key):
+            parts.append(f"{key.replace('_', ' ')} " + ", ".join(map(str, result[key])))
     changes = result.get("changes")
     if isinstance(changes, list):
         parts.append("; ".join(map(str, changes)) if changes else "no changes")
-    return ("ok" + (": " + ", ".join(parts) if parts else "")), True, freed_mb
+    # A False success without an error means the action ran but fell short (an eviction
+    # that could not reach its target): say so, with what it did.
+    head = "ok" if ok else "target not met"
+    return (head + (": " + ", ".join(parts) if parts else "")), ok, freed_mb
+
+
+_SUMMARY_KEYS = (
+    "entries_spilled",
+    "accounted_freed_mb",
+    "evicted_count",
+    "evicted_count_mb",
+    "total_candidates",
+    "gc_objects_collected",
+)

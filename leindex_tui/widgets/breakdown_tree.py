@@ -15,7 +15,8 @@ _SOURCE_MARKS = {"measured": "", "accounted": " ·acct", "derived": " ·calc"}
 def node_label(node: BreakdownNode, total_mb: float, *, is_root: bool) -> Text:
     """'Heap Memory: 1200 MB (39%)' as in the guide; the root reads 'Total Memory: … (RSS)'."""
     if is_root:
-        return Text.assemble((f"{node.label}: ", "bold"), (format_mb(node.mb), "bold"), " (RSS)")
+        name = node.label.replace(" (RSS)", "")
+        return Text.assemble((f"{name}: ", "bold"), (format_mb(node.mb), "bold"), " (RSS)")
     share = f" ({node.mb / total_mb * 100:.0f}%)" if total_mb > 0 else ""
     return Text.assemble(
         f"{node.label}: ",

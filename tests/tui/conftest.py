@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +84,23 @@ async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {condition}")
         await pilot.pause(0.05)
+
+
+def write_weighty_corpus(root: Path, files: int = 24, lines_per_file: int = 1500) -> Path:
+    """A generated project whose files are big enough (~60 KB each) that caching them moves the
+    dashboard's MB figures (shown to 0.1 MB); every file mentions `needle_token`."""
+    for index in range(files):
+        path = root / "pkg" / f"module_{index:02d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = "".join(
+            f"def handler_{index}_{line}(value):  # needle_token filler line {line}\n"
+            for line in range(lines_per_file)
+        )
+        path.write_text(body, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def weighty_corpus(tmp_path: Path) -> Path:
+    """See `write_weighty_corpus`."""
+    return write_weighty_corpus(tmp_path / "weighty")

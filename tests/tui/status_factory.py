@@ -33,7 +33,7 @@ def guide_breakdown(total_mb: float = 3072.0, loaded_content_mb: float = 480.0) 
                         "heap.loaded_content", "Loaded Content", loaded_content_mb, "accounted"
                     ),
                     BreakdownNode("heap.query_cache", "Query Cache", 240.0, "accounted"),
-                    BreakdownNode("heap.index_structures", "Index Structures", 360.0, "accounted"),
+                    BreakdownNode("heap.indexes", "Index Structures", 360.0, "accounted"),
                     BreakdownNode("heap.other", "Other", heap_other, "derived"),
                 ),
             ),

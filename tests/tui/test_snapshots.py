@@ -6,6 +6,11 @@ Regenerate after an intended change: `.venv/bin/pytest tests/tui/test_snapshots.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import TabbedContent, TextArea
 
@@ -85,7 +90,17 @@ def test_evict_modal(snap_compare) -> None:
     assert snap_compare(app, run_before=open_modal, terminal_size=(80, 30))
 
 
-def test_config_editor_with_a_validation_error(snap_compare) -> None:
+@pytest.fixture
+def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A LEINDEX_HOME at a fixed path: the editor shows the file's path, so it must not vary."""
+    home = Path(tempfile.gettempdir()) / "leindex-tui-snapshot-home"
+    shutil.rmtree(home, ignore_errors=True)
+    monkeypatch.setenv("LEINDEX_HOME", str(home))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_config_editor_with_a_validation_error(snap_compare, fixed_home: Path) -> None:
     app = status_app()
 
     async def save_bad_yaml(pilot: Pilot) -> None:
