@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -18,8 +18,9 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
-from pydantic import Field
+from mcp.server.mcpserver.utilities.func_metadata import func_metadata
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
 
 from engine import __version__, api
 
@@ -284,6 +285,45 @@ async def reload_config() -> dict[str, Any]:
     return await _run_blocking(api.reload_config)
 
 
+def _describe_validation_error(error: ValidationError) -> str:
+    """One line per bad argument: its name, what was expected and what came (no doc URLs)."""
+    problems = []
+    for item in error.errors(include_url=False):
+        name = ".".join(str(part) for part in item["loc"]) or "arguments"
+        if item["type"] == "missing":
+            problems.append(f"{name}: required")
+        else:
+            problems.append(f"{name}: {item['msg']} (got {item['input']!r})")
+    return "invalid arguments: " + "; ".join(problems)
+
+
+class _ArgumentCheck:
+    """Server middleware that answers a `tools/call` with bad arguments itself.
+
+    The SDK rejects such a call too, but its message is pydantic's multi-line report with
+    documentation links; an agent reads this one-line version more reliably. Arguments that
+    pass are handed on untouched (the SDK validates them again, cheaply).
+    """
+
+    def __init__(self, tools: list[Callable[..., Any]]) -> None:
+        self._metadata = {tool.__name__: func_metadata(tool, skip_names=["ctx"]) for tool in tools}
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "tools/call" and isinstance(ctx.params, Mapping):
+            metadata = self._metadata.get(ctx.params.get("name"))
+            arguments = ctx.params.get("arguments") or {}
+            if metadata is not None and isinstance(arguments, dict):
+                try:
+                    metadata.validate_arguments(arguments)
+                except ValidationError as error:
+                    text = f"Error executing tool {ctx.params['name']}: "
+                    text += _describe_validation_error(error)
+                    return CallToolResult(
+                        content=[TextContent(type="text", text=text)], is_error=True
+                    )
+        return await call_next(ctx)
+
+
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _CHANGES_STATE = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, open_world_hint=False
@@ -307,4 +347,7 @@ def build_server(
     server.add_tool(index_project, title="Index a project", annotations=_CHANGES_STATE)
     server.add_tool(search, title="Search code", annotations=_READ_ONLY)
     server.add_tool(reload_config, title="Reload config", annotations=_CHANGES_STATE)
+    server.middleware.append(
+        _ArgumentCheck([get_diagnostics, manage_memory, index_project, search, reload_config])
+    )
     return server

@@ -181,3 +181,15 @@ def test_latest_progress_keeps_only_the_newest_report() -> None:
     version, progress = latest.take(0)
     assert version == 5 and progress in range(5)
     assert latest.take(version) == (version, None)
+
+
+async def test_bad_arguments_are_described_in_one_line_naming_each_parameter(calls: list) -> None:
+    async with Client(mcp_tools.build_server()) as client:
+        result = await client.call_tool("search", {"limit": "many", "mode": "fuzzy"})
+
+    text = result.content[0].text
+    assert result.is_error and "\n" not in text and "errors.pydantic.dev" not in text
+    assert "query: required" in text
+    assert "mode: Input should be 'fulltext', 'semantic' or 'hybrid' (got 'fuzzy')" in text
+    assert "limit:" in text and "(got 'many')" in text
+    assert calls == [], "a call with bad arguments must not reach the API"
