@@ -133,7 +133,19 @@ class MemoryManager:
         self._monitor.poke()
 
     def on_config_reloaded(self, event: Any) -> None:
-        """ConfigObserver hook: limits follow the config already; act on them at once."""
+        """ConfigObserver hook: limits follow the config already; the monitoring interval
+        follows it too (unless set to something else by hand); then check at once."""
+        new_config = getattr(event, "new_config", None)
+        old_config = getattr(event, "old_config", None)
+        if new_config is not None:
+            new_monitoring = new_config.memory.monitoring
+            old_interval = (
+                old_config.memory.monitoring.interval_seconds if old_config is not None else None
+            )
+            if not new_monitoring.enabled:
+                self._monitor.stop()
+            else:
+                self._monitor.retune(old_interval, new_monitoring.interval_seconds)
         self._monitor.poke()
 
     def _projects(self) -> list[Any]:

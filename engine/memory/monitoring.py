@@ -130,6 +130,13 @@ class Monitor:
             if self._thread is thread:
                 self._thread = None
 
+    def retune(self, old_interval: float | None, new_interval: float) -> None:
+        """Follow a config change of the interval, if the one in force came from the config."""
+        with self._lock:
+            if self._interval is not None and self._interval == old_interval:
+                self._interval = max(MIN_INTERVAL_SECONDS, new_interval)
+        self._wake.set()
+
     def poke(self) -> None:
         """Run a tick now (e.g. after a config reload changed the limits)."""
         self._wake.set()

@@ -273,3 +273,27 @@ def test_graceful_shutdown_stops_monitoring(manager):
     manager.start_monitoring(interval=10)
     manager.graceful_shutdown()
     assert not manager.monitoring
+
+
+def test_config_reload_retunes_the_monitoring_interval(manager):
+    from types import SimpleNamespace
+
+    from engine.config import get_config
+
+    old = get_config()
+    manager.start_monitoring(old.memory.monitoring.interval_seconds)  # as the runtime does
+    new_monitoring = old.memory.monitoring.model_copy(update={"interval_seconds": 5.0})
+    new = old.model_copy(
+        update={"memory": old.memory.model_copy(update={"monitoring": new_monitoring})}
+    )
+    manager.on_config_reloaded(SimpleNamespace(new_config=new, old_config=old))
+    assert manager.monitor.interval_seconds == 5.0
+    disabled = new.model_copy(
+        update={
+            "memory": new.memory.model_copy(
+                update={"monitoring": new_monitoring.model_copy(update={"enabled": False})}
+            )
+        }
+    )
+    manager.on_config_reloaded(SimpleNamespace(new_config=disabled, old_config=new))
+    assert not manager.monitoring
