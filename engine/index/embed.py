@@ -28,7 +28,7 @@ _STOPWORDS = frozenset(
         *("private", "static", "void", "int", "str"),
     }
 )
-_MEMO_LIMIT = 500_000
+_MEMO_LIMIT = 100_000
 
 
 @runtime_checkable
@@ -43,20 +43,21 @@ class Embedder(Protocol):
         ...
 
 
+def identifier_features(identifier: str) -> list[str]:
+    """Lower-case features of one identifier: its sub-words, and itself when it has several."""
+    parts = [
+        part.lower() for piece in identifier.split("_") for part in _CAMEL_PARTS.findall(piece)
+    ]
+    features = [part for part in parts if len(part) > 1 and part not in _STOPWORDS]
+    whole = identifier.lower()
+    if len(parts) > 1 and whole not in _STOPWORDS:
+        features.append(whole)
+    return features
+
+
 def code_tokens(text: str) -> list[str]:
     """Lower-case features of `text`: sub-words of each identifier, and the identifier itself."""
-    features: list[str] = []
-    for identifier in _IDENTIFIER.findall(text):
-        parts = [
-            part.lower() for piece in identifier.split("_") for part in _CAMEL_PARTS.findall(piece)
-        ]
-        for part in parts:
-            if len(part) > 1 and part not in _STOPWORDS:
-                features.append(part)
-        whole = identifier.lower()
-        if len(parts) > 1 and whole not in _STOPWORDS:
-            features.append(whole)
-    return features
+    return [feature for word in _IDENTIFIER.findall(text) for feature in identifier_features(word)]
 
 
 class HashingEmbedder:
@@ -65,27 +66,34 @@ class HashingEmbedder:
     def __init__(self, dim: int = 256) -> None:
         self.dim = int(dim)
         self.name = f"hashing-v1-{self.dim}"
-        self._buckets: dict[str, tuple[int, float]] = {}
+        self._memo: dict[str, tuple[tuple[int, float], ...]] = {}
 
-    def _bucket(self, token: str) -> tuple[int, float]:
-        found = self._buckets.get(token)
+    def _buckets_of(self, identifier: str) -> tuple[tuple[int, float], ...]:
+        found = self._memo.get(identifier)
         if found is None:
-            digest = zlib.crc32(token.encode("utf-8"))
-            # The low bits pick the bucket, one high bit the sign, so collisions cancel out
-            # on average instead of piling up.
-            found = (digest % self.dim, 1.0 if digest & 0x80000000 else -1.0)
-            if len(self._buckets) >= _MEMO_LIMIT:
-                self._buckets.clear()
-            self._buckets[token] = found
+            buckets = []
+            for feature in identifier_features(identifier):
+                digest = zlib.crc32(feature.encode("utf-8"))
+                # The low bits pick the bucket, one high bit the sign, so collisions cancel
+                # out on average instead of piling up.
+                buckets.append((digest % self.dim, 1.0 if digest & 0x80000000 else -1.0))
+            found = tuple(buckets)
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[identifier] = found
         return found
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """See `Embedder.embed`."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
+            # Count identifiers first: code repeats them, so each is split and hashed once.
+            counts: dict[tuple[int, float], int] = {}
+            for identifier, count in Counter(_IDENTIFIER.findall(text)).items():
+                for bucket in self._buckets_of(identifier):
+                    counts[bucket] = counts.get(bucket, 0) + count
             vector = out[row]
-            for token, count in Counter(code_tokens(text)).items():
-                bucket, sign = self._bucket(token)
+            for (bucket, sign), count in counts.items():
                 vector[bucket] += sign * (1.0 + math.log(count))
             norm = float(np.linalg.norm(vector))
             if norm > 0.0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 MAX_LINE_CHARS = 400
 _WORD = r"[^\W_]"
@@ -22,12 +23,26 @@ _OPERATORS = frozenset({"AND", "OR", "NOT", "TO"})
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 
 
-def pattern_for_literal(literal: str) -> re.Pattern[str]:
+class LinePattern(NamedTuple):
+    """One search, compiled twice: case-sensitively for lower-cased text (fast: the regex
+    engine can skip ahead to a literal prefix) and with IGNORECASE for the rare text whose
+    length changes when lower-cased (offsets would no longer line up)."""
+
+    lowered: re.Pattern[str]
+    original: re.Pattern[str]
+
+
+def _compile(alternatives: list[str]) -> LinePattern:
+    body = "|".join(alternatives)
+    return LinePattern(re.compile(body), re.compile(body, re.IGNORECASE))
+
+
+def pattern_for_literal(literal: str) -> LinePattern:
     """Case-insensitive substring match of `literal`."""
-    return re.compile(re.escape(literal), re.IGNORECASE)
+    return _compile([re.escape(literal.lower())])
 
 
-def pattern_for_query(query: str) -> re.Pattern[str] | None:
+def pattern_for_query(query: str) -> LinePattern | None:
     """A pattern for the positive content words of a tantivy query, or None if it has none."""
     alternatives: list[str] = []
     negate_next = False
@@ -44,18 +59,21 @@ def pattern_for_query(query: str) -> re.Pattern[str] | None:
         text = phrase if phrase is not None else term
         prefix = phrase is None and text.endswith("*")
         text = re.sub(r"[\^~][0-9.]*$", "", text.rstrip("*"))
-        words = _ALNUM_RUN.findall(text)
+        words = [re.escape(word) for word in _ALNUM_RUN.findall(text.lower())]
         if not words:
             continue
-        body = r"[\W_]+".join(re.escape(word) for word in words)
+        # The first word comes first and its boundary is checked behind it, so the pattern
+        # starts with a literal the regex engine can search for quickly.
+        head = rf"{words[0]}(?<!{_WORD}{words[0]})"
+        body = r"[\W_]+".join([head, *words[1:]])
         tail = rf"{_WORD}*" if prefix else rf"(?!{_WORD})"
-        alternatives.append(rf"(?<!{_WORD}){body}{tail}")
+        alternatives.append(body + tail)
     if not alternatives:
         return None
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+    return _compile(alternatives)
 
 
-def matching_lines(text: str, pattern: re.Pattern[str] | None) -> Iterator[tuple[int, str]]:
+def matching_lines(text: str, pattern: LinePattern | None) -> Iterator[tuple[int, str]]:
     """(1-based line number, line text) of each line of `text` that `pattern` matches.
 
     With no pattern (a query about paths only) the first line stands for the file.
@@ -64,12 +82,17 @@ def matching_lines(text: str, pattern: re.Pattern[str] | None) -> Iterator[tuple
         end = text.find("\n")
         yield 1, _clip(text if end < 0 else text[:end])
         return
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        haystack, regex = lowered, pattern.lowered
+    else:
+        haystack, regex = text, pattern.original
     line_number = 1
     counted_to = 0
     position = 0
     length = len(text)
     while position <= length:
-        match = pattern.search(text, position)
+        match = regex.search(haystack, position)
         if match is None:
             return
         start = match.start()

@@ -80,7 +80,7 @@ def semantic_hits(project: Project, query: str, limit: int) -> list[SearchHit]:
 def hybrid_hits(project: Project, query: str, limit: int, literal: bool) -> list[SearchHit]:
     """Full-text and semantic results fused by reciprocal rank; a line inside a chunk counts
     as that chunk, so agreeing evidence from both rankings adds up."""
-    depth = max(limit, 10) * 2
+    depth = max(limit, 10)
     lexical = fulltext_hits(project, query, depth, literal)
     chunks = semantic_chunks(project, query, depth)
     scores: dict[tuple, float] = {}

@@ -39,3 +39,11 @@ def test_literal_is_a_case_insensitive_substring():
 def test_each_line_is_reported_once_and_numbered_from_one():
     text = "a a a\nb\na\n"
     assert list(matching_lines(text, pattern_for_literal("a"))) == [(1, "a a a"), (3, "a")]
+
+
+def test_text_whose_length_changes_when_lowercased_still_lines_up():
+    text = "İstanbul = 1\nvalue = GetEngine()\n"  # "İ".lower() is two characters
+    assert len(text.lower()) != len(text)
+    found = list(matching_lines(text, pattern_for_literal("getengine")))
+    assert found == [(2, "value = GetEngine()")]
+    assert [line for line, _ in matching_lines(text, pattern_for_query("istanbul"))] == [1]
