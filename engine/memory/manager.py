@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from engine.memory import engine_view
@@ -22,6 +21,7 @@ from engine.memory.breakdown import MappedIndexCache, MemoryBreakdown, build_bre
 from engine.memory.cache_spill import SpillResult, spill_caches
 from engine.memory.cleanup import CleanupResult, drop_old_entries, run_cleanup, run_gc
 from engine.memory.ejection import EvictionResult, evict_projects
+from engine.memory.enforcement import enforce
 from engine.memory.limits import (
     MemoryLimits,
     ResolvedLimits,
@@ -32,55 +32,13 @@ from engine.memory.limits import (
 )
 from engine.memory.monitoring import CallbackList, Monitor
 from engine.memory.probe import MB, MemoryProbe, get_default_probe
+from engine.memory.snapshot import MemorySnapshot, MemoryStatus
 from engine.memory.spill import SpillError, SpillStore, get_spill_store
 from engine.memory.thresholds import ThresholdLevel, level_for, limit_for
 from engine.memory.tracker import MemoryTracker
 from engine.priority import ProjectPriority
 
 log = logging.getLogger(__name__)
-
-# Enforcement aims this far (fraction of the budget) below the limit it acts on, so the
-# next tick does not find usage right back at the limit.
-ENFORCE_MARGIN = 0.02
-# The guide's targets: free at least 5% (SOFT), 10% (HARD), 15% (EMERGENCY) of the budget.
-MINIMUM_FREE_FRACTION = {
-    ThresholdLevel.SOFT: 0.05,
-    ThresholdLevel.HARD: 0.10,
-    ThresholdLevel.EMERGENCY: 0.15,
-}
-
-
-@dataclass(frozen=True)
-class MemorySnapshot:
-    """One point-in-time reading."""
-
-    timestamp: float
-    process_memory_mb: float
-    heap_size_mb: float
-    loaded_files: int
-    cached_queries: int
-
-
-@dataclass(frozen=True)
-class MemoryStatus:
-    """Current memory status (the guide's fields, plus what the MCP JSON needs)."""
-
-    current_mb: float
-    peak_mb: float
-    heap_size_mb: float
-    loaded_files: int
-    cached_queries: int
-    soft_limit_exceeded: bool
-    hard_limit_exceeded: bool
-    emergency_limit_exceeded: bool
-    gc_objects: int
-    active_threads: int
-    timestamp: float
-    level: ThresholdLevel
-    budget_mb: float
-    soft_limit_mb: float
-    hard_limit_mb: float
-    emergency_limit_mb: float
 
 
 class MemoryManager:
@@ -240,85 +198,14 @@ class MemoryManager:
         trigger: str = "api",
         current_mb: float | None = None,
     ) -> dict[str, Any]:
-        """Enforce memory limits and trigger appropriate actions.
+        """Enforce memory limits and trigger appropriate actions (see enforcement.py).
 
-        SOFT: cleanup; HARD: spill; EMERGENCY: evict everything up to HIGH priority. Each
-        step runs until usage is back under the limit of the level found (less a 2% margin)
-        and at least the guide's 5% / 10% / 15% of the budget is freed, escalating to the
-        next step if it is not.
+        SOFT: cleanup; HARD: spill; EMERGENCY: evict everything up to HIGH priority, each
+        escalating to the next while usage is not back under the level.
         """
         if current_mb is None:
             current_mb = snapshot.process_memory_mb if snapshot else self.probe.rss_bytes() / MB
-        limits = self.limits
-        level = level_for(current_mb, limits)
-        outcome: dict[str, Any] = {
-            "level": level.name,
-            "initial_mb": current_mb,
-            "actions": [],
-            "final_mb": current_mb,
-            "final_level": level.name,
-            "freed_mb": 0.0,
-            "freed_accounted_mb": 0.0,
-        }
-        if level is ThresholdLevel.NORMAL:
-            return outcome
-        goal_mb = min(
-            limit_for(level, limits) - limits.budget_mb * ENFORCE_MARGIN,
-            current_mb - limits.budget_mb * MINIMUM_FREE_FRACTION[level],
-        )
-        steps = {
-            ThresholdLevel.SOFT: ("cleanup", "spill", "evict"),
-            ThresholdLevel.HARD: ("spill", "evict"),
-            ThresholdLevel.EMERGENCY: ("evict",),
-        }[level]
-        fired: list[tuple[CallbackList, Any]] = []
-        with self._action_lock:
-            now_mb = current_mb
-            for step in steps:
-                need_bytes = (now_mb - goal_mb) * MB
-                if need_bytes <= 0:
-                    break
-                result = self._run_step(step, need_bytes, trigger)
-                fired.append(self._callbacks_for(step, result))
-                now_mb = self.probe.rss_bytes() / MB
-                outcome["actions"].append(
-                    {
-                        "action": step,
-                        "freed_mb": round(getattr(result, "freed_mb", 0.0), 3),
-                        "accounted_mb": _accounted_mb(result),
-                        "rss_after_mb": round(now_mb, 1),
-                    }
-                )
-                outcome["freed_accounted_mb"] += _accounted_mb(result)
-        self.tracker.record(now_mb)
-        outcome["final_mb"] = now_mb
-        outcome["final_level"] = level_for(now_mb, limits).name
-        outcome["freed_mb"] = round(current_mb - now_mb, 3)
-        for callbacks, result in fired:
-            callbacks.fire(result)
-        return outcome
-
-    def _run_step(self, step: str, need_bytes: float, trigger: str) -> Any:
-        projects = self._projects()
-        if step == "cleanup":
-            return run_cleanup(projects, self.probe, 0.5, target_bytes=need_bytes)
-        if step == "spill":
-            return self._spill_locked(projects, need_bytes, trigger)
-        return evict_projects(
-            projects,
-            self.probe,
-            need_bytes / MB,
-            ProjectPriority.HIGH,
-            trigger=trigger,
-            clock=self.clock,
-        )
-
-    def _callbacks_for(self, step: str, result: Any) -> tuple[CallbackList, Any]:
-        if step == "cleanup":
-            return self.cleanup_callbacks, result
-        if step == "spill":
-            return self.spill_callbacks, result
-        return CallbackList("none"), result
+        return enforce(self, current_mb, trigger)
 
     def cleanup(self) -> bool:
         """Trigger cleanup to reduce memory usage."""
@@ -527,13 +414,6 @@ class MemoryManager:
         if engine is None:
             return None
         return persistence.restore_cache_state(engine, home, background=background)
-
-
-def _accounted_mb(result: Any) -> float:
-    value = getattr(result, "accounted_freed_mb", None)
-    if value is None:
-        value = getattr(result, "evicted_count_mb", 0.0)
-    return float(value or 0.0)
 
 
 _default_manager: MemoryManager | None = None

@@ -23,58 +23,48 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
-import pickle
-import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_bytes, ensure_private_dir, safe_child, set_aside
+from engine.atomic import safe_child, set_aside
+from engine.memory.spill_format import (
+    HEADER,
+    MAC_SIZE,
+    MAGIC,
+    VERSION,
+    SpillError,
+    SpillFullError,
+    SpillIntegrityError,
+    SpillNotFoundError,
+    SpillUnavailableError,
+    decode,
+    encode,
+    load_or_create_secret,
+    write_file,
+)
+
+__all__ = [
+    "SpillError",
+    "SpillFullError",
+    "SpillIntegrityError",
+    "SpillNotFoundError",
+    "SpillRecord",
+    "SpillStore",
+    "SpillUnavailableError",
+    "get_spill_store",
+    "load_or_create_secret",
+]
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"LEISPILL"
-VERSION = 1
-_HEADER = struct.Struct(">8sBcHIQ")
-MAC_SIZE = 32
-SECRET_SIZE = 32
 SECRET_FILE_NAME = "spill.secret"
 _MAX_KEY_BYTES = 64 * 1024
-_PARALLEL_MAC_MIN_BYTES = 1024 * 1024
 _SUFFIX = ".spill"
-
-
-class SpillError(Exception):
-    """A spill or load that could not be done; the message says why."""
-
-
-class SpillIntegrityError(SpillError):
-    """A spill file failed its checks (tampered, truncated, wrong version); it was set aside."""
-
-    def __init__(self, message: str, set_aside_as: Path | None = None) -> None:
-        super().__init__(message)
-        self.set_aside_as = set_aside_as
-
-
-class SpillFullError(SpillError):
-    """The spill would pass `max_spill_size_mb` even after dropping every cache spill."""
-
-
-class SpillUnavailableError(SpillError):
-    """Spilling is disabled, or the spill directory cannot be written."""
-
-
-class SpillNotFoundError(SpillError, KeyError):
-    """Nothing is spilled under that key."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "not spilled"
 
 
 @dataclass(frozen=True)
@@ -179,17 +169,17 @@ class SpillStore:
     def _write(self, name: str, key: str, data: Any, *, is_cache: bool) -> SpillRecord:
         if not self.enabled:
             raise SpillUnavailableError("spill to disk is disabled (memory.spill.enabled)")
-        codec, payload = _encode(data)
+        codec, payload = encode(data)
         key_bytes = key.encode("utf-8")
         if len(key_bytes) > _MAX_KEY_BYTES:
             raise SpillError(f"spill key is too long ({len(key_bytes)} bytes)")
-        header = _HEADER.pack(MAGIC, VERSION, codec, 0, len(key_bytes), len(payload)) + key_bytes
+        header = HEADER.pack(MAGIC, VERSION, codec, 0, len(key_bytes), len(payload)) + key_bytes
         size = len(header) + len(payload) + MAC_SIZE
         secret = self._get_secret()
         path = self._path(name)
         self._reserve(name, size, is_cache)
         try:
-            _write_file(path, header, payload, secret, durable=not is_cache)
+            write_file(path, header, payload, secret, durable=not is_cache)
         except OSError as error:
             self._unreserve(name)
             raise SpillUnavailableError(
@@ -246,10 +236,10 @@ class SpillStore:
             raise SpillUnavailableError(f"cannot read spill file {path}: {error}") from error
         try:
             size = os.fstat(handle.fileno()).st_size
-            raw_header = handle.read(_HEADER.size)
-            if len(raw_header) < _HEADER.size:
+            raw_header = handle.read(HEADER.size)
+            if len(raw_header) < HEADER.size:
                 self._reject(path, "truncated", f"{path}: truncated spill file (no header)")
-            magic, version, codec, _reserved, key_len, payload_len = _HEADER.unpack(raw_header)
+            magic, version, codec, _reserved, key_len, payload_len = HEADER.unpack(raw_header)
             if magic != MAGIC:
                 self._reject(path, "corrupt", f"{path}: not a LeIndex spill file")
             if version != VERSION:
@@ -259,14 +249,14 @@ class SpillStore:
                     f"{path}: spill format version {version} is not supported "
                     f"(this build reads version {VERSION})",
                 )
-            expected = _HEADER.size + key_len + payload_len + MAC_SIZE
+            expected = HEADER.size + key_len + payload_len + MAC_SIZE
             if key_len > _MAX_KEY_BYTES or size != expected:
                 self._reject(
                     path,
                     "truncated",
                     f"{path}: spill file is {size} bytes, its header says {expected}",
                 )
-            body = bytearray(size - _HEADER.size)
+            body = bytearray(size - HEADER.size)
             view = memoryview(body)
             got = handle.readinto(view)
             if got != len(body):
@@ -281,7 +271,7 @@ class SpillStore:
         if stored_key != key:
             self._reject(path, "mismatched", f"{path}: spill file holds key {stored_key!r}")
         payload = view[key_len:-MAC_SIZE]
-        return _decode(codec, payload)
+        return decode(codec, payload)
 
     def _reject(self, path: Path, reason: str, message: str) -> None:
         self._delete_from_index(path.name)
@@ -344,126 +334,6 @@ class SpillStore:
         if self._secret is None:
             self._secret = load_or_create_secret(self.secret_path)
         return self._secret
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The HMAC key: 32 random bytes in a 0600 file, created on first use."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-        if len(data) == SECRET_SIZE:
-            if path.stat().st_mode & 0o077:
-                log.warning("%s was readable by others; restricting it to 0600", path)
-                os.chmod(path, 0o600)
-            return data
-        moved = set_aside(path, "invalid")
-        log.warning("%s had the wrong size; set aside as %s, new key created", path, moved)
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        raise SpillUnavailableError(f"cannot read spill key {path}: {error}") from error
-    secret = os.urandom(SECRET_SIZE)
-    try:
-        atomic_write_bytes(path, secret)
-    except OSError as error:
-        raise SpillUnavailableError(f"cannot create spill key {path}: {error}") from error
-    return secret
-
-
-def _write_file(path: Path, header: bytes, payload: Any, secret: bytes, *, durable: bool) -> None:
-    """Write header + payload + MAC to a temp file and rename it into place.
-
-    For large payloads the MAC is computed on a second thread while this one writes
-    (hashlib releases the GIL), so spilling costs about what the write itself costs.
-    """
-    directory = path.parent
-    ensure_private_dir(directory)
-    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    mac = hmac.new(secret, header, hashlib.sha256)
-    hasher: threading.Thread | None = None
-    if len(payload) >= _PARALLEL_MAC_MIN_BYTES:
-        hasher = threading.Thread(target=mac.update, args=(payload,), daemon=True)
-        hasher.start()
-    else:
-        mac.update(payload)
-    try:
-        with os.fdopen(fd, "wb", buffering=0) as handle:
-            _write_all(handle, header)
-            _write_all(handle, payload)
-            if hasher is not None:
-                hasher.join()
-                hasher = None
-            _write_all(handle, mac.digest())
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        if hasher is not None:
-            hasher.join()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    if durable:
-        _fsync_directory(directory)
-
-
-def _write_all(handle: Any, data: Any) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        written = handle.write(view)
-        view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _encode(data: Any) -> tuple[bytes, Any]:
-    if isinstance(data, bytes | bytearray):
-        return b"B", data
-    if isinstance(data, memoryview):
-        return b"B", data.cast("B") if data.contiguous else data.tobytes()
-    if isinstance(data, str):
-        return b"S", data.encode("utf-8")
-    if _is_plain_json(data):
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
-        return b"J", text.encode("utf-8")
-    return b"P", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _decode(codec: bytes, payload: memoryview) -> Any:
-    if codec == b"B":
-        return payload.tobytes()
-    if codec == b"S":
-        return str(payload, "utf-8")
-    if codec == b"J":
-        return json.loads(str(payload, "utf-8"))
-    if codec == b"P":
-        # Safe only because the HMAC over this exact payload has verified (see module doc).
-        return pickle.loads(payload)
-    raise SpillError(f"unknown spill codec {codec!r}")
-
-
-def _is_plain_json(value: Any, depth: int = 0) -> bool:
-    """True if JSON gives back an equal value (no tuples, no non-str keys, no other types)."""
-    if depth > 100:
-        return False
-    kind = type(value)
-    if kind in (str, int, float, bool) or value is None:
-        return True
-    if kind is list:
-        return all(_is_plain_json(item, depth + 1) for item in value)
-    if kind is dict:
-        return all(type(k) is str and _is_plain_json(v, depth + 1) for k, v in value.items())
-    return False
 
 
 def _user_file_name(key: str) -> str:

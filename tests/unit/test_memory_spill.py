@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.memory import spill as spill_module
+from engine.memory import spill_format
 from engine.memory.spill import (
     SpillFullError,
     SpillIntegrityError,
@@ -127,7 +128,7 @@ def test_forged_pickle_is_never_executed(store, tmp_path):
     path = _only_file(store)
     payload = pickle.dumps(Evil())
     key = b"key"
-    header = spill_module._HEADER.pack(spill_module.MAGIC, 1, b"P", 0, len(key), len(payload))
+    header = spill_format.HEADER.pack(spill_format.MAGIC, 1, b"P", 0, len(key), len(payload))
     forged_mac = b"\x00" * 32
     path.write_bytes(header + key + payload + forged_mac)
     with pytest.raises(SpillIntegrityError):
@@ -231,7 +232,7 @@ def test_stale_cache_spills_of_dead_processes_are_removed(tmp_path):
 def test_wrong_size_secret_is_replaced(tmp_path):
     secret = tmp_path / "spill.secret"
     secret.write_bytes(b"short")
-    key = spill_module.load_or_create_secret(secret)
+    key = spill_format.load_or_create_secret(secret)
     assert len(key) == 32 and secret.read_bytes() == key
     assert any(".invalid." in p.name for p in tmp_path.iterdir())
 

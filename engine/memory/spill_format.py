@@ -1,0 +1,178 @@
+"""The spill file format: header, codecs, HMAC, the secret key and the streaming writer.
+
+See engine/memory/spill.py for the layout and the rules; this module only encodes,
+decodes and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import pickle
+import struct
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import atomic_write_bytes, ensure_private_dir, set_aside
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"LEISPILL"
+VERSION = 1
+HEADER = struct.Struct(">8sBcHIQ")
+MAC_SIZE = 32
+SECRET_SIZE = 32
+_PARALLEL_MAC_MIN_BYTES = 1024 * 1024
+
+
+class SpillError(Exception):
+    """A spill or load that could not be done; the message says why."""
+
+
+class SpillIntegrityError(SpillError):
+    """A spill file failed its checks (tampered, truncated, wrong version); it was set aside."""
+
+    def __init__(self, message: str, set_aside_as: Path | None = None) -> None:
+        super().__init__(message)
+        self.set_aside_as = set_aside_as
+
+
+class SpillFullError(SpillError):
+    """The spill would pass `max_spill_size_mb` even after dropping every cache spill."""
+
+
+class SpillUnavailableError(SpillError):
+    """Spilling is disabled, or the spill directory cannot be written."""
+
+
+class SpillNotFoundError(SpillError, KeyError):
+    """Nothing is spilled under that key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not spilled"
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The HMAC key: 32 random bytes in a 0600 file, created on first use."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if len(data) == SECRET_SIZE:
+            if path.stat().st_mode & 0o077:
+                log.warning("%s was readable by others; restricting it to 0600", path)
+                os.chmod(path, 0o600)
+            return data
+        moved = set_aside(path, "invalid")
+        log.warning("%s had the wrong size; set aside as %s, new key created", path, moved)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise SpillUnavailableError(f"cannot read spill key {path}: {error}") from error
+    secret = os.urandom(SECRET_SIZE)
+    try:
+        atomic_write_bytes(path, secret)
+    except OSError as error:
+        raise SpillUnavailableError(f"cannot create spill key {path}: {error}") from error
+    return secret
+
+
+def write_file(path: Path, header: bytes, payload: Any, secret: bytes, *, durable: bool) -> None:
+    """Write header + payload + MAC to a temp file and rename it into place.
+
+    For large payloads the MAC is computed on a second thread while this one writes
+    (hashlib releases the GIL), so spilling costs about what the write itself costs.
+    """
+    directory = path.parent
+    ensure_private_dir(directory)
+    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    mac = hmac.new(secret, header, hashlib.sha256)
+    hasher: threading.Thread | None = None
+    if len(payload) >= _PARALLEL_MAC_MIN_BYTES:
+        hasher = threading.Thread(target=mac.update, args=(payload,), daemon=True)
+        hasher.start()
+    else:
+        mac.update(payload)
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as handle:
+            _write_all(handle, header)
+            _write_all(handle, payload)
+            if hasher is not None:
+                hasher.join()
+                hasher = None
+            _write_all(handle, mac.digest())
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        if hasher is not None:
+            hasher.join()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    if durable:
+        _fsync_directory(directory)
+
+
+def _write_all(handle: Any, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = handle.write(view)
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def encode(data: Any) -> tuple[bytes, Any]:
+    if isinstance(data, bytes | bytearray):
+        return b"B", data
+    if isinstance(data, memoryview):
+        return b"B", data.cast("B") if data.contiguous else data.tobytes()
+    if isinstance(data, str):
+        return b"S", data.encode("utf-8")
+    if _is_plain_json(data):
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+        return b"J", text.encode("utf-8")
+    return b"P", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(codec: bytes, payload: memoryview) -> Any:
+    if codec == b"B":
+        return payload.tobytes()
+    if codec == b"S":
+        return str(payload, "utf-8")
+    if codec == b"J":
+        return json.loads(str(payload, "utf-8"))
+    if codec == b"P":
+        # Safe only because the HMAC over this exact payload has verified (see module doc).
+        return pickle.loads(payload)
+    raise SpillError(f"unknown spill codec {codec!r}")
+
+
+def _is_plain_json(value: Any, depth: int = 0) -> bool:
+    """True if JSON gives back an equal value (no tuples, no non-str keys, no other types)."""
+    if depth > 100:
+        return False
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return True
+    if kind is list:
+        return all(_is_plain_json(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(type(k) is str and _is_plain_json(v, depth + 1) for k, v in value.items())
+    return False
