@@ -44,12 +44,15 @@ def find_project(engine: Any, path: str) -> Any | None:
     return None
 
 
-def resolve_inside(root: Path, relative: str) -> Path | None:
-    """`root / relative` if it stays inside `root` after resolving links, else None."""
+def resolve_inside(resolved_root: Path, relative: str) -> Path | None:
+    """`root / relative` if it stays inside `root` after resolving links, else None.
+
+    `resolved_root` must already be resolved (callers resolve it once per project).
+    """
     if not relative or "\x00" in relative or Path(relative).is_absolute():
         return None
-    candidate = (root / relative).resolve()
-    return candidate if candidate.is_relative_to(root.resolve()) else None
+    candidate = (resolved_root / relative).resolve()
+    return candidate if candidate.is_relative_to(resolved_root) else None
 
 
 def _relative_file_name(project: Any, key: Any) -> str | None:

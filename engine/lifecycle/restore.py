@@ -152,7 +152,7 @@ class CacheRestorer:
         return found
 
     def _warm_files(self, path: str, project: Any, stop: threading.Event) -> None:
-        root = Path(project_key(project))
+        root = Path(project_key(project)).resolve()
         for record in self.state.projects[path].loaded_files:
             if stop.is_set():
                 return
