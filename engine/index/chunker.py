@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MIN_CHUNK_LINES = 6
-MAX_CHUNK_LINES = 40
+MIN_CHUNK_LINES = 15
+MAX_CHUNK_LINES = 50
 # A line that starts a definition in the common languages: a natural place for a chunk to begin.
 _DEFINITION = re.compile(
     r"^\s{0,8}(?:export\s+)?(?:pub(?:\([a-z]+\))?\s+)?(?:async\s+)?"

@@ -67,7 +67,8 @@ def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallbac
             project.vectors_dirty = True
         project.manifest = manifest
         project.set_vectors(vectors)
-        sync(project, on_progress)
+        if sync(project, on_progress) and project.vectors is not None:
+            project.vectors.trim_capacity()
         project.persist()
     _report(project, on_progress, _done_progress(project))
     project.ready.set()

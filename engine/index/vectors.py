@@ -90,6 +90,15 @@ class VectorIndex:
             self._deleted += len(labels)
             return len(labels)
 
+    def trim_capacity(self, headroom: float = 0.1) -> None:
+        """Shrink the pre-allocated slots to what is used plus `headroom` (after a build, when
+        doubling may have left up to half of them empty)."""
+        with self._lock:
+            used = self._index.get_current_count()
+            wanted = max(_INITIAL_CAPACITY, int(used * (1.0 + headroom)))
+            if wanted < self._index.get_max_elements():
+                self._index.resize_index(wanted)
+
     # -- queries ----------------------------------------------------------------------------
 
     def __len__(self) -> int:

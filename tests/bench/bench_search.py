@@ -168,6 +168,12 @@ def test_search_benchmark(stdlib_index):
         f"(+{(rss - stdlib_index['rss_before']) / 2**20:.1f} MB for the index, "
         f"{per_thousand / 2**20:.2f} MB per 1000 files)"
     )
+    project = stdlib_index["project"]
+    print(
+        f"semantic index: {len(project.vectors)} chunks, "
+        f"{project.vector_bytes / 2**20:.1f} MB (hnswlib, computed from its layout); "
+        f"tantivy mapped: {project.fulltext_mapped_bytes / 2**20:.1f} MB"
+    )
     print()
     print(f"{'queries (50, limit 20)':<28}{'p50 ms':>10}{'p95 ms':>10}")
     rows = [

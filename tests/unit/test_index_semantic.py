@@ -37,9 +37,9 @@ def test_similar_code_is_closer_than_unrelated_code():
 
 
 def test_chunks_start_at_definitions_and_cover_the_file():
-    lines = [f"x{i} = {i}" for i in range(10)] + ["def f():", "    pass"] + ["y = 1"] * 100
+    lines = [f"x{i} = {i}" for i in range(20)] + ["def f():", "    pass"] + ["y = 1"] * 100
     chunks = chunk_lines(lines)
-    assert chunks[0].start == 1 and chunks[1].start == 11
+    assert chunks[0].start == 1 and chunks[1].start == 21
     assert all(chunk.end - chunk.start + 1 <= MAX_CHUNK_LINES for chunk in chunks)
     assert chunks[-1].end == len(lines)
 
@@ -98,3 +98,14 @@ def test_malformed_sidecar_and_other_embedder_are_refused(tmp_path: Path):
 def test_memory_bytes_grow_with_the_index():
     small = VectorIndex(32, "x", capacity=16)
     assert build_index().memory_bytes() > small.memory_bytes() > 0
+
+
+def test_trim_capacity_releases_unused_slots():
+    index = build_index()
+    for number in range(40, 1100):
+        index.replace_file(f"f{number}.py", [(1, 5)], HashingEmbedder(32).embed([f"x{number}"]))
+    before = index.memory_bytes()
+    index.trim_capacity()
+    assert index.memory_bytes() < before and len(index) == 1100
+    hits = index.query(HashingEmbedder(32).embed(["function_7 value_7"])[0], 1)
+    assert hits[0][0] == "f7.py"
