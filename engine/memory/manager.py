@@ -70,6 +70,7 @@ class MemoryManager:
         self.alert_listeners = CallbackList("alert")
         self.last_spill_error: str | None = None
         self.last_load_error: str | None = None
+        self.tracker.set_project_source(self.project_memory_mb)
 
     # --- wiring -----------------------------------------------------------------------
 
@@ -105,6 +106,18 @@ class MemoryManager:
             else:
                 self._monitor.retune(old_interval, new_monitoring.interval_seconds)
         self._monitor.poke()
+
+    def project_memory_mb(self) -> dict[str, float]:
+        """Accounted MB per project: loaded content + query cache + vectors in memory."""
+        return {
+            project.name: (
+                project.loaded_files.bytes
+                + project.query_cache.bytes
+                + engine_view.vector_bytes(project)
+            )
+            / MB
+            for project in self._projects()
+        }
 
     def _projects(self) -> list[Any]:
         return engine_view.projects_of(self.engine)
@@ -408,7 +421,10 @@ class MemoryManager:
 
     def restore_cache_state(self, home=None, *, background: bool = False):
         """Restore the cache state saved at the last graceful shutdown."""
-        from engine.memory import persistence
+        try:
+            from engine.memory import persistence
+        except ImportError:
+            return None
 
         engine = self.engine
         if engine is None:

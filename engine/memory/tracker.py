@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,7 @@ class MemoryTracker:
         self._current_mb = 0.0
         self._last_sample_time = 0.0
         self._project_mb: dict[str, float] = {}
+        self._project_source: Callable[[], Callable[[], dict[str, float]] | None] | None = None
 
     @classmethod
     def get_global_tracker(cls) -> MemoryTracker:
@@ -73,6 +75,13 @@ class MemoryTracker:
             self._ring_filled = min(self._ring_filled + 1, len(self._ring))
         return current_mb
 
+    def set_project_source(self, source: Callable[[], dict[str, float]]) -> None:
+        """Where `get_stats()` reads per-project MB (a bound method is held weakly)."""
+        if hasattr(source, "__self__"):
+            self._project_source = weakref.WeakMethod(source)  # type: ignore[arg-type]
+        else:
+            self._project_source = lambda: source
+
     def update_projects(self, project_mb: dict[str, float]) -> None:
         """Set the per-project accounted MB (loaded content + query cache + indexes)."""
         with self._lock:
@@ -103,6 +112,10 @@ class MemoryTracker:
         """current_mb, peak_mb, average_mb, sample_count, last_sample_time, projects_mb."""
         if self._count == 0:
             self.sample()
+        reference = self._project_source
+        source = reference() if reference is not None else None
+        if source is not None:
+            self.update_projects(source())
         with self._lock:
             return {
                 "current_mb": self._current_mb,

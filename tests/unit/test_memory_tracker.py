@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.memory import MemoryTracker, get_current_usage_mb
 
 
@@ -42,3 +44,12 @@ def test_global_tracker_measures_real_rss():
     tracker = MemoryTracker.get_global_tracker()
     assert tracker is MemoryTracker.get_global_tracker()
     assert 5 < get_current_usage_mb() < 100_000
+
+
+def test_stats_include_the_managers_per_project_mb(fake_probe, fake_engine):
+    from engine.memory import MemoryManager
+
+    fake_engine.add("core").fill(files=10, size=100_000)
+    manager = MemoryManager(engine=fake_engine, probe=fake_probe)
+    projects = manager.tracker.get_stats()["projects_mb"]
+    assert projects["core"] == pytest.approx(fake_engine.cache_bytes() / 2**20)
