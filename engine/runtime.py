@@ -152,9 +152,9 @@ class Runtime:
     def _start_monitoring(self) -> None:
         from engine.config import get_config
 
-        monitoring = get_config().memory.monitoring
-        if monitoring.enabled:
-            self.memory_manager.start_monitoring(monitoring.interval_seconds)
+        if get_config().memory.monitoring.enabled:
+            # No interval given: the monitor reads the live config's, so a reload retunes it.
+            self.memory_manager.start_monitoring()
 
     def _start_restore(self) -> None:
         outcome = persistence.load_cache_state(self.home / persistence.CACHE_STATE_FILE_NAME)
@@ -343,8 +343,14 @@ class _RuntimeConfigObserver:
             summary = _describe_dropped(runtime.engine.apply_config(event.new_config))
             if summary:
                 log.info("applied reloaded config: %s", summary)
-        if runtime.memory_manager is not None:
-            runtime.memory_manager.on_config_reloaded(event)
+        manager = runtime.memory_manager
+        if manager is not None and runtime.running:
+            enabled = event.new_config.memory.monitoring.enabled
+            if enabled and not manager.monitoring:
+                manager.start_monitoring()
+            elif not enabled and manager.monitoring:
+                manager.stop_monitoring()
+            manager.on_config_reloaded(event)  # acts on the new limits at once
         with self._lock:
             self._applied[event.timestamp] = summary
             while len(self._applied) > 16:  # only the reloads being returned right now matter

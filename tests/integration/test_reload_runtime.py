@@ -267,3 +267,26 @@ def test_hundred_reloads_while_four_threads_search(live) -> None:
     assert failures == []
     assert all(count > 0 for count in counts)
     assert project.query_cache.max_entries == 1 + 99 % 5
+
+
+def test_reload_retunes_memory_limits_and_monitoring(live) -> None:
+    runtime, project, home = live
+    manager = runtime.memory_manager
+    runtime._watcher.stop()
+    assert manager.monitoring and manager.monitor.interval_seconds == 30.0
+
+    (home / "config.yaml").write_text(
+        "memory:\n  total_budget_mb: 2048\n  monitoring:\n    interval_seconds: 5\n"
+    )
+    assert runtime.reload("test").success
+
+    assert manager.limits.budget_mb == 2048
+    assert manager.monitor.interval_seconds == 5.0
+
+    (home / "config.yaml").write_text("memory:\n  monitoring:\n    enabled: false\n")
+    assert runtime.reload("test").success
+    assert not manager.monitoring
+
+    (home / "config.yaml").write_text("memory:\n  monitoring:\n    enabled: true\n")
+    assert runtime.reload("test").success
+    assert manager.monitoring
