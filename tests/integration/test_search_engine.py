@@ -351,3 +351,58 @@ def test_unreadable_file_is_skipped_and_retried(engine, corpus):
     locked.chmod(0o600)
     engine.update_files(project.name, ["src/locked.py"])
     assert paths_of(engine.search("locked_marker")) == ["src/locked.py"]
+
+
+def test_gitignore_change_resyncs_through_the_watcher(tmp_leindex_home, corpus):
+    engine = Engine(home=tmp_leindex_home, watch_files=True)
+    try:
+        engine.add_project(corpus)
+        assert paths_of(engine.search("argparse"))
+        (corpus / ".gitignore").write_text("*.log\nsecret/\nsrc/parser.py\n")
+        assert wait_for(lambda: not engine.search("argparse").hits)
+        (corpus / "newdir" / "deep").mkdir(parents=True)
+        (corpus / "newdir" / "deep" / "m.py").write_text("deep_marker = 1\n")
+        found = wait_for(lambda: engine.search("deep_marker").hits)
+        assert [hit.path for hit in found] == ["newdir/deep/m.py"]
+    finally:
+        engine.close()
+
+
+def test_search_all_projects_merges_results(engine, corpus, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.py").write_text("class MemoryTracker2:\n    MemoryTracker = None\n")
+    engine.add_project(corpus)
+    engine.add_project(other)
+    projects = {hit.project for hit in engine.search("MemoryTracker").hits}
+    assert projects == {"corpus", "other"}
+
+
+def test_searches_keep_working_while_files_change(engine, corpus):
+    import threading
+
+    project = engine.add_project(corpus)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search_loop():
+        while not stop.is_set():
+            try:
+                for mode in ("fulltext", "semantic", "hybrid"):
+                    engine.search("MemoryTracker", mode=mode)
+            except BaseException as error:  # noqa: BLE001 - the test reports any failure
+                errors.append(error)
+                return
+
+    threads = [threading.Thread(target=search_loop) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for n in range(20):
+        (corpus / "src" / "churn.py").write_text(f"churn_value_{n} = {n}\n")
+        engine.update_files(project.name, ["src/churn.py"])
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert paths_of(engine.search("churn_value_19")) == ["src/churn.py"]
+    assert engine.search("churn_value_18").hits == ()
