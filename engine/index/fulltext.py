@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,14 @@ _ALNUM_RUN = re.compile(r"[^\W_]+")
 
 class FullTextOpenError(RuntimeError):
     """The on-disk index exists but cannot be opened (corrupt, other version, other schema)."""
+
+
+class FullTextBusyError(RuntimeError):
+    """Another process is writing this index (tantivy allows one writer at a time)."""
+
+
+# Another process's writer holds the lock only for one commit: wait this long for it.
+WRITER_LOCK_WAIT_SECONDS = 10.0
 
 
 def writer_heap_bytes(total_budget_mb: float) -> int:
@@ -90,7 +99,7 @@ class FullTextIndex:
     def batch(self) -> Iterator[FullTextBatch]:
         """A writer for one batch of changes, committed (and made visible) on exit."""
         with self._write_lock:
-            writer = self._index.writer(heap_size=self.heap_bytes, num_threads=1)
+            writer = self._acquire_writer()
             try:
                 yield FullTextBatch(writer)
                 writer.commit()
@@ -103,6 +112,20 @@ class FullTextIndex:
                 del writer
             self._index.reload()
             self._searcher = self._index.searcher()
+
+    def _acquire_writer(self) -> tantivy.IndexWriter:
+        deadline = time.monotonic() + WRITER_LOCK_WAIT_SECONDS
+        while True:
+            try:
+                return self._index.writer(heap_size=self.heap_bytes, num_threads=1)
+            except ValueError as error:
+                if "LockBusy" not in str(error):
+                    raise
+                if time.monotonic() > deadline:
+                    raise FullTextBusyError(
+                        f"{self.directory}: another process is writing this index"
+                    ) from None
+                time.sleep(0.1)
 
     # -- queries ----------------------------------------------------------------------------
 

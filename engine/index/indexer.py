@@ -15,7 +15,12 @@ from collections.abc import Callable
 
 from engine.atomic import set_aside
 from engine.index.chunker import chunk_lines
-from engine.index.fulltext import FULLTEXT_DIR, FullTextIndex, FullTextOpenError
+from engine.index.fulltext import (
+    FULLTEXT_DIR,
+    FullTextBusyError,
+    FullTextIndex,
+    FullTextOpenError,
+)
 from engine.index.manifest import (
     MANIFEST_FILE,
     STATUS_INDEXED,
@@ -67,9 +72,14 @@ def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallbac
             project.vectors_dirty = True
         project.manifest = manifest
         project.set_vectors(vectors)
-        if sync(project, on_progress) and project.vectors is not None:
-            project.vectors.trim_capacity()
-        project.persist()
+        try:
+            if sync(project, on_progress) and project.vectors is not None:
+                project.vectors.trim_capacity()
+        except FullTextBusyError as error:
+            # Serve the index as it is; the manifest is left alone, so the next open syncs.
+            log.warning("%s: not brought up to date: %s", project.name, error)
+        else:
+            project.persist()
     _report(project, on_progress, _done_progress(project))
     project.ready.set()
 

@@ -133,6 +133,8 @@ class Project:
         text = self.loaded_files.get(rel)
         if text is not None:
             return text
+        if rel.startswith("/") or ".." in rel.split("/"):
+            return None  # only files inside the project
         source = read_source(self.path / rel)
         if source.text is None:
             return None

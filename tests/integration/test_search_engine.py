@@ -406,3 +406,26 @@ def test_searches_keep_working_while_files_change(engine, corpus):
     assert errors == []
     assert paths_of(engine.search("churn_value_19")) == ["src/churn.py"]
     assert engine.search("churn_value_18").hits == ()
+
+
+def test_index_busy_in_another_writer_serves_what_is_on_disk(
+    tmp_leindex_home, corpus, monkeypatch, caplog
+):
+    import tantivy
+
+    from engine.index import fulltext
+
+    first, project, _ = reopen(tmp_leindex_home, corpus)
+    first.close()
+    (corpus / "src" / "late.py").write_text("late_marker = 1\n")
+    other_writer = tantivy.Index.open(str(project.index_dir / FULLTEXT_DIR)).writer(15_000_000, 1)
+    monkeypatch.setattr(fulltext, "WRITER_LOCK_WAIT_SECONDS", 0.2)
+    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    try:
+        engine.add_project(corpus)
+        assert paths_of(engine.search("MemoryTracker")) == ["src/engine_core.py"]
+        assert engine.search("late_marker").hits == ()
+        assert "another process is writing" in caplog.text
+    finally:
+        del other_writer
+        engine.close()
