@@ -24,7 +24,7 @@ import pytest_asyncio
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.integration.conftest import UNIQUE_FILE, UNIQUE_WORD, write_corpus
+from tests.integration.corpus import UNIQUE_FILE, UNIQUE_WORD, write_corpus
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
 
