@@ -100,17 +100,22 @@ class MemoryProbe:
 
 
 def _load_malloc_trim():
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # musl and non-glibc platforms have no malloc_trim
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
+    # The process's own symbols first: find_library("c") may run an `ldconfig` subprocess.
+    trim = _symbol(None, "malloc_trim")
+    if trim is None:
+        libc = ctypes.util.find_library("c")
+        trim = _symbol(libc, "malloc_trim") if libc else None
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+        trim.restype = ctypes.c_int
     return trim
+
+
+def _symbol(library: str | None, name: str):
+    try:
+        return getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError, TypeError):  # musl, macOS, Windows: no malloc_trim
+        return None
 
 
 _default_probe: MemoryProbe | None = None

@@ -53,3 +53,15 @@ def test_stats_include_the_managers_per_project_mb(fake_probe, fake_engine):
     manager = MemoryManager(engine=fake_engine, probe=fake_probe)
     projects = manager.tracker.get_stats()["projects_mb"]
     assert projects["core"] == pytest.approx(fake_engine.cache_bytes() / 2**20)
+
+
+def test_real_probe_reads_a_consistent_sample():
+    from engine.memory.probe import MemoryProbe
+
+    probe = MemoryProbe()
+    sample = probe.sample()
+    assert sample.rss > 0 and 0 < sample.anon <= sample.rss
+    assert sample.heap == sample.anon and sample.file <= sample.rss
+    assert abs(probe.rss_bytes() - sample.rss) < 64 * 2**20
+    assert probe.mapped_bytes("/nonexistent/prefix/") == 0
+    assert isinstance(probe.return_memory_to_os(), bool)
