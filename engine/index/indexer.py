@@ -51,6 +51,8 @@ _PROGRESS_EVERY = 25
 def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallback | None) -> None:
     """Open the indexes on disk (or start fresh) and bring them up to date with the files."""
     with project.lock:
+        if project.ready.is_set():  # opened meanwhile by a concurrent call
+            return
         _report(project, on_progress, IndexProgress(phase="scanning"))
         project.fulltext = _open_fulltext(project, heap_bytes)
         # A full-text index created just now holds nothing the manifest could describe.

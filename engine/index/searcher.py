@@ -58,7 +58,8 @@ def fulltext_hits(project: Project, query: str, limit: int, literal: bool) -> li
 def semantic_chunks(project: Project, query: str, limit: int) -> list[tuple[str, int, int, float]]:
     """Nearest chunks (path, start, end, similarity), loading the vector index if unloaded."""
     vectors = project.vectors
-    if vectors is None:
+    if vectors is None and project.ready.is_set():
+        # Not while the first index is built: that holds the project's lock for its duration.
         project.load_vectors()
         vectors = project.vectors
     if vectors is None:

@@ -429,3 +429,12 @@ def test_index_busy_in_another_writer_serves_what_is_on_disk(
     finally:
         del other_writer
         engine.close()
+
+
+def test_concurrent_index_requests_share_one_project(engine, corpus):
+    first = engine.index_project_async(corpus)
+    second = engine.index_project_async(corpus)
+    third = engine.add_project(corpus)
+    assert first is second is third
+    assert first.ready.wait(30)
+    assert len(engine.search("MemoryTracker").hits) == 1
