@@ -415,9 +415,16 @@ class MemoryManager:
         if engine is None:
             self.stop_monitoring()
             return None
-        return persistence.graceful_shutdown(
+        report = persistence.graceful_shutdown(
             engine, home, stop_monitoring=self.stop_monitoring, clock=self.clock
         )
+        # Cache spills are copies of what the engine recomputes; nobody reloads them after
+        # the process ends, so they go now rather than at the next start.
+        try:
+            self.spill_store().discard_all_cache_spills()
+        except OSError as error:
+            log.warning("could not remove cache spill files at shutdown: %s", error)
+        return report
 
     def restore_cache_state(self, home=None, *, background: bool = False):
         """Restore the cache state saved at the last graceful shutdown."""

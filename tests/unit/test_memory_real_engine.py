@@ -191,3 +191,18 @@ def test_config_diagnostics_have_sources(manager):
     result = api.get_diagnostics("config")
     assert result["config"]["memory"]["total_budget_mb"] == 3072
     assert result["sources"]["memory.total_budget_mb"] == "default"
+
+
+def test_graceful_shutdown_persists_state_and_removes_cache_spills(
+    engine, manager, tmp_leindex_home
+):
+    _warm(engine)
+    manager.spill_caches()
+    assert manager.spill_store().cache_spill_count() > 0
+    manager.spill_to_disk("user-data", {"kept": True})
+    manager.start_monitoring(interval=10)
+    manager.graceful_shutdown()
+    assert not manager.monitoring
+    assert (tmp_leindex_home / "cache_state.json").exists()
+    assert manager.spill_store().cache_spill_count() == 0
+    assert manager.load_from_disk("user-data") == {"kept": True}
