@@ -109,6 +109,11 @@ class Runtime:
         from engine.memory import MemoryManager, set_memory_manager
 
         reload_manager = self._reload_manager_for_home()
+        # Read the files now, not whatever an earlier user of this process loaded; a bad file
+        # is reported and the start goes on with the last good (or built-in) config.
+        initial = reload_manager.reload_config()
+        if not initial.success:
+            self._warn(f"config not applied: {initial.error}")
         self.engine = Engine(home=self.home)
         set_engine(self.engine)
         self.memory_manager = MemoryManager(engine=self.engine, probe=self.probe, clock=self.clock)

@@ -47,8 +47,10 @@ class RestoreReport:
     files_skipped_changed: int = 0
     files_rejected: int = 0
     files_failed: int = 0
+    files_over_cap: int = 0
     queries_restored: int = 0
     queries_failed: int = 0
+    queries_over_cap: int = 0
     projects_restored: int = 0
     projects_not_open: int = 0
     started_at: float = 0.0
@@ -77,8 +79,10 @@ class CacheRestorer:
                 "files_skipped_changed",
                 "files_rejected",
                 "files_failed",
+                "files_over_cap",
                 "queries_restored",
                 "queries_failed",
+                "queries_over_cap",
                 "projects_restored",
                 "projects_not_open",
             ),
@@ -153,12 +157,26 @@ class CacheRestorer:
 
     def _warm_files(self, path: str, project: Any, stop: threading.Event) -> None:
         root = Path(project_key(project)).resolve()
-        for record in self.state.projects[path].loaded_files:
+        records = self.state.projects[path].loaded_files
+        self._skip_over_cap(path, records, project.loaded_files, "files")
+        for record in records[self._files_done[path] :]:
             if stop.is_set():
                 return
             self._count(self._warm_one_file(project, root, record))
             with self._lock:
                 self._files_done[path] += 1
+
+    def _skip_over_cap(self, path: str, records: tuple, cache: Any, kind: str) -> None:
+        """Skip the oldest entries the cache's cap (maybe lowered since the save) would evict
+        as soon as the newer ones are restored: warming them would be wasted work."""
+        cap = getattr(cache, "max_entries", None)
+        excess = len(records) - cap if isinstance(cap, int) else 0
+        if excess <= 0:
+            return
+        with self._lock:
+            done = self._files_done if kind == "files" else self._queries_done
+            done[path] += excess
+            self._counts[f"{kind}_over_cap"] += excess
 
     def _warm_one_file(self, project: Any, root: Path, record: LoadedFileRecord) -> str:
         target = resolve_inside(root, record.path)
@@ -190,7 +208,9 @@ class CacheRestorer:
         return True
 
     def _rerun_queries(self, path: str, project: Any, stop: threading.Event) -> None:
-        for record in self.state.projects[path].cached_queries:
+        records = self.state.projects[path].cached_queries
+        self._skip_over_cap(path, records, project.query_cache, "queries")
+        for record in records[self._queries_done[path] :]:
             if stop.is_set():
                 return
             self._count(self._rerun_one(project, record))

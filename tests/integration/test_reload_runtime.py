@@ -290,3 +290,22 @@ def test_reload_retunes_memory_limits_and_monitoring(live) -> None:
     (home / "config.yaml").write_text("memory:\n  monitoring:\n    enabled: true\n")
     assert runtime.reload("test").success
     assert manager.monitoring
+
+
+def test_invalid_config_at_start_is_a_warning_and_a_fix_applies_live(
+    start_runtime, small_corpus: Path, tmp_leindex_home: Path
+) -> None:
+    tmp_leindex_home.mkdir(parents=True)
+    (tmp_leindex_home / "config.yaml").write_text("memory:\n  max_cached_queries: none\n")
+
+    runtime = start_runtime(paths=[small_corpus])
+
+    assert any("config.yaml:2" in warning for warning in runtime.warnings)
+    project = runtime.engine.registry.list()[0]
+    assert project.ready.wait(WAIT_SECONDS)
+    assert project.loaded_files.max_entries == 100  # built-in defaults
+    assert runtime.wait_watcher_ready(WAIT_SECONDS)
+
+    _write(tmp_leindex_home / "config.yaml", _caps_config(9))
+
+    assert _wait_for(lambda: project.loaded_files.max_entries == 9)

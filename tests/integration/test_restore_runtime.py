@@ -236,3 +236,21 @@ def _write_state(home: Path, project: Path, files: list[str], queries: list[str]
     }
     (home / "cache_state.json").write_text(json.dumps(document))
     os.chmod(home / "cache_state.json", 0o600)
+
+
+def test_entries_over_a_lowered_cap_are_not_warmed(
+    saved_session, start_runtime, small_corpus: Path, tmp_leindex_home: Path
+) -> None:
+    files, queries = saved_session
+    (tmp_leindex_home / "config.yaml").write_text(
+        "memory:\n  project_defaults:\n    max_loaded_files: 3\n    max_cached_queries: 1\n"
+    )
+
+    runtime = start_runtime(paths=[small_corpus])
+    assert runtime.wait_restored(WAIT_SECONDS)
+
+    report = runtime.restorer.report()
+    assert report.files_over_cap == len(files) - 3 and report.files_restored == 3
+    assert report.queries_over_cap == len(queries) - 1 and report.queries_restored == 1
+    project = runtime.engine.registry.list()[0]
+    assert list(project.query_cache.keys()) == queries[-1:]  # the newest one is kept
