@@ -138,3 +138,25 @@ def test_runtime_logs_to_a_private_file_and_never_to_stdout(
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(log_file.parent.stat().st_mode) == 0o700
     assert capfd.readouterr().out == ""
+
+
+def test_stale_pidfile_is_replaced_at_start_and_removed_at_exit(
+    start_runtime, small_corpus: Path, tmp_leindex_home: Path
+) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tmp_leindex_home.mkdir(parents=True)
+    pidfile = tmp_leindex_home / "leindex.pid"
+    pidfile.write_text(f"{dead.pid}\n")
+
+    runtime = start_runtime(paths=[small_corpus], watch_config=False)
+
+    assert runtime.warnings == ()
+    assert runtime.pidfile_status.replaced_stale_pid == dead.pid
+    assert pidfile.read_text().strip() == str(os.getpid())
+    assert stat.S_IMODE(pidfile.stat().st_mode) == 0o600
+    runtime.shutdown()
+    assert not pidfile.exists()
