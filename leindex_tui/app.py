@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -142,6 +143,8 @@ class LeIndexApp(App[int]):
             )
         self.runtime.start()
         self._subscribe(self.runtime)
+        for warning in getattr(self.runtime, "warnings", ()):
+            self.call_from_thread(self.notify, str(warning), severity="warning", timeout=10)
 
     def _subscribe(self, runtime: Any) -> None:
         """Listen to alerts and reloads; listeners run on engine threads, so they only post."""
@@ -373,9 +376,15 @@ def run_app(paths: Sequence[str | Path]) -> int:
     from engine.runtime import Runtime
 
     runtime = Runtime(paths=tuple(Path(path) for path in paths))
-    # Signal handlers can only be installed from the main thread, before the app takes over.
-    runtime.install_signal_handlers()
     app = LeIndexApp(paths, runtime=runtime)
+
+    def exit_after_signal(signum: int) -> None:
+        # SIGTERM/SIGINT: the runtime has already saved the state; close the app from its thread.
+        with contextlib.suppress(RuntimeError):  # the app may have closed in the meantime
+            app.call_from_thread(app.exit, 128 + signum)
+
+    # Signal handlers can only be installed from the main thread, before the app takes over.
+    runtime.install_signal_handlers(on_terminate=exit_after_signal)
     try:
         app.run()
     finally:

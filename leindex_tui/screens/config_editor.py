@@ -82,7 +82,8 @@ class ConfigEditorScreen(Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("escape", "app.pop_screen", "Back"),
+        # Priority, because the YAML editor would otherwise take escape to release focus.
+        Binding("escape", "back", "Back", priority=True),
     ]
 
     DEFAULT_CSS = """
@@ -176,6 +177,14 @@ class ConfigEditorScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "config editor"
         self.load_selected()
+
+    def action_back(self) -> None:
+        """Close an open drop-down first; otherwise leave the editor."""
+        for select in self.query(Select):
+            if select.expanded:
+                select.expanded = False
+                return
+        self.app.pop_screen()
 
     # ----------------------------------------------------------------- loading
 

@@ -77,9 +77,7 @@ class DashboardScreen(Screen[None]):
         gauge.update_from(status)
         gauge.border_title = f"Memory budget {format_mb(status.budget_mb)}"
         self.query_one(CapsGauge).update_from(status)
-        self.query_one(RssHistory).update_samples(
-            status.rss_history_mb, status.monitoring_interval_seconds
-        )
+        self.query_one(RssHistory).update_samples(status.rss_history_mb)
         self.query_one(BreakdownTree).update_breakdown(status.breakdown)
         self.query_one(ProjectsTable).update_projects(status.projects, status.timestamp)
         self.query_one(EvictionTable).update_records(status.evictions)

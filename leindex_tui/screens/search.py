@@ -115,6 +115,7 @@ class SearchScreen(Screen[None]):
         table: DataTable[str] = DataTable(
             id="search-results", cursor_type="row", zebra_stripes=True
         )
+        table.add_column("Project", key="project")
         table.add_column("Location", key="location")
         table.add_column("Line", key="text")
         yield table
@@ -154,7 +155,7 @@ class SearchScreen(Screen[None]):
         table = self.query_one("#search-results", DataTable)
         table.clear()
         for index, hit in enumerate(self.hits):
-            table.add_row(hit.location, hit.text[:200], key=str(index))
+            table.add_row(hit.project, hit.location, hit.text[:200], key=str(index))
         cached = " (cached)" if result.get("from_cache") else ""
         duration = result.get("duration_ms")
         took = f" in {duration:.1f} ms" if isinstance(duration, int | float) else ""

@@ -93,7 +93,8 @@ class ProjectsTable(DataTable[str]):
             else:
                 for (column, _title), old, new in zip(COLUMNS, shown, cells, strict=True):
                     if old != new:
-                        self.update_cell(name, column, new)
+                        # Widen the column only when the text grew ("ready" → "vectors off").
+                        self.update_cell(name, column, new, update_width=len(new) > len(old))
             self._cells_by_name[name] = cells
 
     def selected_project(self) -> str | None:

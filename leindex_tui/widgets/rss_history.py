@@ -37,16 +37,18 @@ class RssHistory(Widget):
         yield Label("RSS history: no samples yet")
         yield Sparkline([])
 
-    def update_samples(self, samples: tuple[float, ...], interval_seconds: float) -> None:
-        """Show `samples` (MB, oldest first, `interval_seconds` apart); skip unchanged data."""
+    def update_samples(self, samples: tuple[float, ...]) -> None:
+        """Show `samples` (MB, oldest first, as the tracker recorded them); skip unchanged data."""
         if samples == self._samples:
             return
         self._samples = samples
         self.query_one(Sparkline).data = list(samples)
         if samples:
-            span = len(samples) * interval_seconds
-            span_text = f"{span / 60:.0f} min" if span >= 120 else f"{span:.0f} s"
-            caption = f"RSS {span_text}: {min(samples):.0f}–{format_mb(max(samples))}"
+            # The tracker records on monitoring ticks and on status reads, so the samples are
+            # not evenly spaced: the caption gives their count, not a time span.
+            caption = (
+                f"RSS, last {len(samples)} samples: {min(samples):.0f}–{format_mb(max(samples))}"
+            )
         else:
             caption = "RSS history: no samples yet"
         self.query_one(Label).update(caption)

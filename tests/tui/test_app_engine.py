@@ -177,7 +177,7 @@ async def test_slash_searches_and_opens_the_file_at_the_hit(engine_app: LeIndexA
         await settle(pilot)
         table = app.screen.query_one("#search-results", DataTable)
         assert table.row_count >= 1
-        assert "engine_core.py" in str(table.get_row_at(0)[0])
+        assert "engine_core.py" in str(table.get_row_at(0)[1])
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, FileViewScreen)
