@@ -105,6 +105,21 @@ class Runtime:
         ensure_private_dir(self.home)
         self._log_handler = attach_file_logging(self.home)
         self._take_pidfile()
+        try:
+            self._bring_up()
+        except BaseException:
+            log.exception("leindex runtime failed to start; undoing what was started")
+            self.shutdown()
+            raise
+        log.info(
+            "leindex runtime started (pid %d, home %s%s)",
+            os.getpid(),
+            self.home,
+            ", headless" if self.headless else "",
+        )
+        return self
+
+    def _bring_up(self) -> None:
         from engine.index import Engine, set_engine
         from engine.memory import MemoryManager, set_memory_manager
 
@@ -122,12 +137,14 @@ class Runtime:
         reload_manager.register_observer(self._observer)
         self._start_monitoring()
         for path in self.paths:
-            self.engine.index_project_async(path)
+            try:
+                self.engine.index_project_async(path)
+            except (OSError, ValueError) as error:
+                # One bad path must not take the others (or the whole process) down.
+                self._warn(f"cannot open project {path}: {error}")
         self._start_restore()
         if self.watch_config:
             self._start_watcher()
-        log.info("leindex runtime started (pid %d, home %s)", os.getpid(), self.home)
-        return self
 
     def _reload_manager_for_home(self) -> Any:
         """The process reload manager, replaced by one reading this runtime's home if needed."""

@@ -160,3 +160,35 @@ def test_stale_pidfile_is_replaced_at_start_and_removed_at_exit(
     assert stat.S_IMODE(pidfile.stat().st_mode) == 0o600
     runtime.shutdown()
     assert not pidfile.exists()
+
+
+def test_bad_project_path_is_a_warning_and_the_rest_runs(
+    start_runtime, small_corpus: Path, tmp_path: Path
+) -> None:
+    runtime = start_runtime(paths=[tmp_path / "missing", small_corpus], watch_config=False)
+
+    assert any("missing" in warning for warning in runtime.warnings)
+    (project,) = runtime.engine.registry.list()
+    assert project.ready.wait(WAIT_SECONDS)
+    assert runtime.shutdown().errors == ()
+
+
+def test_failed_start_undoes_itself(
+    small_corpus: Path, tmp_leindex_home: Path, monkeypatch
+) -> None:
+    import pytest
+
+    import engine.index
+    from engine.runtime import Runtime
+
+    def broken_engine(*args, **kwargs):
+        raise RuntimeError("index directory unusable")
+
+    monkeypatch.setattr(engine.index, "Engine", broken_engine)
+    runtime = Runtime(paths=[small_corpus])
+
+    with pytest.raises(RuntimeError, match="index directory unusable"):
+        runtime.start()
+
+    assert not (tmp_leindex_home / "leindex.pid").exists()
+    assert not runtime.running
