@@ -193,3 +193,22 @@ async def test_bad_arguments_are_described_in_one_line_naming_each_parameter(cal
     assert "mode: Input should be 'fulltext', 'semantic' or 'hybrid' (got 'fuzzy')" in text
     assert "limit:" in text and "(got 'many')" in text
     assert calls == [], "a call with bad arguments must not reach the API"
+
+
+@pytest.mark.parametrize("make_path", [lambda tmp: tmp / "missing", lambda tmp: tmp / "file.txt"])
+def test_run_headless_refuses_a_path_that_is_not_a_directory(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], make_path
+) -> None:
+    import sys
+
+    from leindex_tui.headless import run_headless
+
+    (tmp_path / "file.txt").write_text("not a project\n")
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # run_headless points stdout at stderr
+
+    status = run_headless([str(make_path(tmp_path))])
+
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "directory" in captured.err and str(make_path(tmp_path)) in captured.err
+    assert captured.out == ""
