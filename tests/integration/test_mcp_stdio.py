@@ -2,7 +2,8 @@
 
 One server process serves the whole module (started on a generated corpus, with its own
 LEINDEX_HOME); the tests run in file order against it and the last one ends the session and
-checks the persisted state. A second, short-lived process checks shutdown on SIGTERM.
+checks the persisted state; a second process on the same home checks that the state is restored
+and saved again on SIGTERM.
 """
 
 from __future__ import annotations
@@ -529,24 +530,35 @@ async def test_closing_stdin_shuts_down_and_persists_state(server: HeadlessServe
     assert server.stray_output == []
 
 
-async def test_sigterm_shuts_down_gracefully(
-    module_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+async def test_a_restart_restores_the_state_and_sigterm_persists_it_again(
+    server: HeadlessServer,
 ) -> None:
-    home = _new_home(tmp_path_factory)
-    running = await _start_server(home, [module_corpus])
-    await running.ok("search", {"query": UNIQUE_WORD, "wait_timeout_seconds": 60})
-    pid = int((home / "leindex.pid").read_text().split()[0])
+    # The module's server has ended (previous test); a new one starts on the same home.
+    saved = json.loads((server.home / "cache_state.json").read_text())
+    running = await _start_server(server.home, [server.corpus])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            memory = await running.ok("get_diagnostics", {"type": "memory"})
+            if memory["loaded_files"] > 0 and memory["cached_queries"] > 0:
+                break
+            assert time.monotonic() < deadline, f"cache state not restored: {memory}"
+            await anyio.sleep(0.1)
+        pid = int((server.home / "leindex.pid").read_text().split()[0])
 
-    os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
 
-    deadline = time.monotonic() + 20
-    while _alive(pid):
-        assert time.monotonic() < deadline, "the server did not exit after SIGTERM"
-        await anyio.sleep(0.05)
-    await running.close()
-    state = json.loads((home / "cache_state.json").read_text())
+        deadline = time.monotonic() + 20
+        while _alive(pid):
+            assert time.monotonic() < deadline, "the server did not exit after SIGTERM"
+            await anyio.sleep(0.05)
+    finally:
+        await running.close()
+    state = json.loads((server.home / "cache_state.json").read_text())
+    assert state["timestamp"] > saved["timestamp"], "SIGTERM should have saved the state anew"
     assert state["projects"], state
-    assert not (home / "leindex.pid").exists()
+    assert not (server.home / "leindex.pid").exists()
+    assert running.stray_output == []
 
 
 def _alive(pid: int) -> bool:
