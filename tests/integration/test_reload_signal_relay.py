@@ -101,3 +101,65 @@ def test_relay_can_be_installed_again_after_uninstall() -> None:
         assert done.wait(5)
     finally:
         relay.uninstall()
+
+
+def test_signal_reaches_the_relay_while_the_main_thread_is_parked() -> None:
+    # The child's main thread sits in a plain lock wait, the kernel may hand the signal to
+    # any of its threads: the wakeup pipe must still get it to the relay at once.
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, threading, time
+        sys.path.insert(0, sys.argv[1])
+        from engine.signals import SignalRelay
+
+        def on_hup(signum):
+            print("hup", flush=True)
+
+        relay = SignalRelay({signal.SIGHUP: on_hup})
+        relay.install()
+        assert relay.uses_wakeup_fd
+        # Busy threads that the kernel may pick to run the C-level handler.
+        for _ in range(4):
+            threading.Thread(target=lambda: [time.sleep(0.0001) for _ in iter(int, 1)],
+                             daemon=True).start()
+        print("ready", flush=True)
+        threading.Event().wait()
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(repo)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        for _ in range(5):
+            os.kill(child.pid, signal.SIGHUP)
+            assert child.stdout.readline().strip() == "hup"
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+
+
+def test_each_delivery_is_handled_once_though_two_paths_report_it() -> None:
+    calls: list[int] = []
+    relay = SignalRelay({signal.SIGHUP: calls.append})
+    relay.install()
+    try:
+        assert relay.uses_wakeup_fd
+        for _ in range(3):
+            os.kill(os.getpid(), signal.SIGHUP)
+        deadline = threading.Event()
+        for _ in range(100):
+            if len(calls) >= 3:
+                break
+            deadline.wait(0.01)
+        deadline.wait(0.1)  # time for a duplicate to show up, if there were one
+    finally:
+        relay.uninstall()
+    assert calls == [signal.SIGHUP] * 3
