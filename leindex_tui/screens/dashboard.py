@@ -39,6 +39,12 @@ class DashboardScreen(Screen[None]):
     """Gauges, RSS history, breakdown tree, projects, evictions and the action log."""
 
     BINDINGS = DASHBOARD_BINDINGS
+    # The screen gets -narrow or -wide; app.tcss gives the side panes more room when wide.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gauge_title = ""
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -75,7 +81,10 @@ class DashboardScreen(Screen[None]):
     def _show(self, status: DashboardStatus) -> None:
         gauge = self.query_one(ThresholdGauge)
         gauge.update_from(status)
-        gauge.border_title = f"Memory budget {format_mb(status.budget_mb)}"
+        title = f"Memory budget {format_mb(status.budget_mb)}"
+        if self._gauge_title != title:  # setting a title repaints the frame, even if equal
+            self._gauge_title = title
+            gauge.border_title = title
         self.query_one(CapsGauge).update_from(status)
         self.query_one(RssHistory).update_samples(status.rss_history_mb)
         self.query_one(BreakdownTree).update_breakdown(status.breakdown)

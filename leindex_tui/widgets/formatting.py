@@ -18,17 +18,21 @@ def format_clock_time(timestamp: float) -> str:
 
 
 def format_age(now: float, then: float) -> str:
-    """How long ago `then` was, relative to `now` (both clock seconds): '5s ago', '3m ago'."""
+    """How long ago `then` was, relative to `now` (both clock seconds): 'just now', '3m ago'.
+
+    Minute granularity on purpose: a per-second age would change a table cell on every tick
+    and make the table repaint all its lines each second for nothing anyone reads.
+    """
     if then <= 0:
         return "never"
     seconds = max(0.0, now - then)
     if seconds < 60:
-        return f"{seconds:.0f}s ago"
+        return "just now"
     if seconds < 3600:
-        return f"{seconds / 60:.0f}m ago"
+        return f"{seconds // 60:.0f}m ago"
     if seconds < 86400:
-        return f"{seconds / 3600:.0f}h ago"
-    return f"{seconds / 86400:.0f}d ago"
+        return f"{seconds // 3600:.0f}h ago"
+    return f"{seconds // 86400:.0f}d ago"
 
 
 def percent_text(fraction: float) -> str:

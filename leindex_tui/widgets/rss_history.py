@@ -51,4 +51,4 @@ class RssHistory(Widget):
             )
         else:
             caption = "RSS history: no samples yet"
-        self.query_one(Label).update(caption)
+        self.query_one(Label).update(caption, layout=False)  # fixed size: repaint only

@@ -109,7 +109,8 @@ class ThresholdGauge(Widget):
     ThresholdGauge > .threshold-gauge--label { color: $foreground-muted; }
     """
 
-    reading: reactive[ThresholdReading | None] = reactive(None, layout=True)
+    # No layout on every change: the height only changes with the marks (see watch_reading).
+    reading: reactive[ThresholdReading | None] = reactive(None)
 
     def update_from(self, status: DashboardStatus) -> None:
         """Take the latest snapshot; repaints only when a drawn value changed."""
@@ -118,6 +119,11 @@ class ThresholdGauge(Widget):
     def watch_reading(self, old: ThresholdReading | None, new: ThresholdReading | None) -> None:
         old_level = old.level if old else None
         new_level = new.level if new else None
+        old_marks = old and (old.soft_percent, old.hard_percent, old.emergency_percent)
+        new_marks = new and (new.soft_percent, new.hard_percent, new.emergency_percent)
+        if old_marks != new_marks:
+            # Moved marks may need another label line: only then is a layout worth its cost.
+            self.refresh(layout=True)
         if old_level != new_level:
             if old_level:
                 self.remove_class(f"-level-{old_level.lower()}")
