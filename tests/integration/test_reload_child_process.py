@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,7 @@ class Child:
     def __init__(self, home: Path, corpus: Path, script: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEINDEX_")}
         env["LEINDEX_HOME"] = str(home)
+        self.home = home
         self.process = subprocess.Popen(
             [sys.executable, str(script), str(REPO_ROOT), str(corpus)],
             stdout=subprocess.PIPE,
@@ -57,15 +60,35 @@ class Child:
             text=True,
             env=env,
         )
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
         self.ready_line = self.read_line()
         # "ready files=N ...": how many files the child holds loaded when it is ready.
         self.loaded_files = int(self.ready_line.split()[1].split("=")[1])
 
+    def _pump_stdout(self) -> None:
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self._lines.put(line)
+        self._lines.put("")  # end of output
+
     def read_line(self) -> str:
-        line = self.process.stdout.readline()
+        """The child's next stdout line; fails with its stderr and log if none comes in time."""
+        try:
+            line = self._lines.get(timeout=WAIT_SECONDS)
+        except queue.Empty:
+            line = ""
         if not line:
+            alive = self.process.poll() is None
+            if alive:
+                self.process.kill()
             self.process.wait(WAIT_SECONDS)
-            raise AssertionError(f"child ended early: {self.process.stderr.read()}")
+            log = self.home / "logs" / "leindex.log"
+            log_tail = log.read_text()[-3000:] if log.exists() else "(no log)"
+            raise AssertionError(
+                f"no line from the child ({'timed out' if alive else 'it exited'}); "
+                f"stderr: {self.process.stderr.read()[-3000:]}\nlog: {log_tail}"
+            )
         return line.strip()
 
     def signal(self, signum: int) -> None:
@@ -73,7 +96,6 @@ class Child:
 
     def wait(self) -> int:
         code = self.process.wait(WAIT_SECONDS)
-        self.process.stdout.close()
         self.process.stderr.close()
         return code
 
