@@ -66,7 +66,8 @@ class DashboardScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#gauge").border_title = "Memory budget"
+        if not self._gauge_title:  # a status may have arrived first and titled it already
+            self.query_one("#gauge").border_title = "Memory budget"
         self.query_one("#side").border_title = "Caps"
         self.query_one("#breakdown").border_title = "Memory Breakdown"
 

@@ -176,3 +176,76 @@ def test_form_values_merge_into_the_yaml_without_losing_other_keys() -> None:
     assert "interval_seconds: 10.0" in merged
     with pytest.raises(ValueError, match="not a mapping"):
         apply_form_values("- a\n- b\n", {"memory.total_budget_mb": 1})
+
+
+async def test_every_key_action_is_in_the_command_palette() -> None:
+    app = status_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+    expected = {"Cleanup", "Spill to disk", "Evict…", "Garbage collection", "Reload config"}
+    assert expected | {"Search", "Edit config", "Help", "Quit", "Theme"} <= titles
+
+
+async def test_a_failing_action_becomes_a_notification_not_a_crash() -> None:
+    app = status_app()
+
+    def broken(action: str, **options: object) -> dict:
+        raise RuntimeError("disk on fire")
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        import engine.api
+
+        original = engine.api.manage_memory
+        engine.api.manage_memory = broken
+        try:
+            await pilot.press("c")
+            await settle(pilot)
+        finally:
+            engine.api.manage_memory = original
+        assert app.is_running
+        assert any("disk on fire" in str(n.message) for n in app._notifications)
+        assert "cleanup  failed: disk on fire" in app.dashboard.action_log.entries[-1]
+
+
+async def test_slow_quit_shows_saving_then_exits() -> None:
+    import threading
+
+    from leindex_tui.screens.saving import SavingScreen
+
+    app = status_app()
+    release = threading.Event()
+    app.runtime.shutdown = release.wait  # a shutdown that takes until the test says so
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause(0.6)
+        assert isinstance(app.screen, SavingScreen)
+        assert app.is_running
+        release.set()
+        await pilot.pause(0.5)
+    assert app.return_code == 0
+
+
+async def test_form_apply_writes_the_yaml_and_reloads(tmp_leindex_home) -> None:
+    from textual.widgets import Button, TabbedContent
+
+    from engine.config import get_config
+    from leindex_tui.screens.config_editor import field_id
+
+    app = status_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one(TabbedContent).active = "tab-form"
+        await settle(pilot)
+        assert screen.query_one(f"#{field_id('memory.total_budget_mb')}", Input).value == "3072"
+        screen.query_one(f"#{field_id('memory.total_budget_mb')}", Input).value = "4096"
+        screen.query_one("#form-apply", Button).press()
+        await settle(pilot)
+        assert screen.last_error is None
+    assert "total_budget_mb: 4096" in (tmp_leindex_home / "config.yaml").read_text()
+    assert get_config().memory.total_budget_mb == 4096
