@@ -322,7 +322,11 @@ class LeIndexApp(App[int]):
             WorkerState.SUCCESS,
             WorkerState.ERROR,
         ):
-            self.exit(0 if state == WorkerState.SUCCESS else 1)
+            if state == WorkerState.ERROR:
+                # The app is closing: the message goes to stderr after the screen is restored.
+                self.exit(return_code=1, message=f"leindex: saving state failed: {worker.error}")
+            else:
+                self.exit(return_code=0)
 
     # ----------------------------------------------------------------- screens
 
@@ -381,7 +385,7 @@ def run_app(paths: Sequence[str | Path]) -> int:
     def exit_after_signal(signum: int) -> None:
         # SIGTERM/SIGINT: the runtime has already saved the state; close the app from its thread.
         with contextlib.suppress(RuntimeError):  # the app may have closed in the meantime
-            app.call_from_thread(app.exit, 128 + signum)
+            app.call_from_thread(app.exit, return_code=128 + signum)
 
     # Signal handlers can only be installed from the main thread, before the app takes over.
     runtime.install_signal_handlers(on_terminate=exit_after_signal)

@@ -241,3 +241,19 @@ async def test_crossing_the_soft_limit_raises_an_alert_and_colours_the_header(
 
 def log_lines(app: LeIndexApp) -> list[str]:
     return app.dashboard.action_log.entries
+
+
+async def test_p_on_the_projects_table_changes_the_priority(engine_app: LeIndexApp) -> None:
+    from leindex_tui.widgets.projects_table import ProjectsTable
+
+    async with engine_app.run_test(size=(100, 30)) as pilot:
+        app = await start(pilot)
+        name = app.last_status.projects[0].name
+        assert api.list_projects()["projects"][0]["priority"] == "MEDIUM"
+        app.screen.query_one(ProjectsTable).focus()
+        await pilot.press("p")
+        await settle(pilot)
+        assert api.list_projects()["projects"][0]["priority"] == "HIGH"
+        await wait_until(
+            pilot, lambda: app.screen.query_one(ProjectsTable).get_cell(name, "priority") == "HIGH"
+        )
