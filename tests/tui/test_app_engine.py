@@ -257,3 +257,24 @@ async def test_p_on_the_projects_table_changes_the_priority(engine_app: LeIndexA
         await wait_until(
             pilot, lambda: app.screen.query_one(ProjectsTable).get_cell(name, "priority") == "HIGH"
         )
+
+
+async def test_editing_a_project_file_applies_its_priority(
+    engine_app: LeIndexApp, tmp_leindex_home: Path
+) -> None:
+    from textual.widgets import Select
+
+    async with engine_app.run_test(size=(100, 30)) as pilot:
+        app = await start(pilot)
+        name = app.last_status.projects[0].name
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("#editor-file", Select).value = name
+        await settle(pilot)
+        assert app.screen.kind == "project"
+        app.screen.query_one("#editor-text", TextArea).load_text("memory:\n  priority: LOW\n")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen.last_error is None
+    assert (tmp_leindex_home / "projects" / f"{name}.yaml").read_text().endswith("LOW\n")
+    assert api.list_projects()["projects"][0]["priority"] == "LOW"
