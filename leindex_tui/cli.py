@@ -103,7 +103,10 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
 def _run_paths(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     paths: list[str] = []
-    for raw in args.paths or ["."]:
+    # An MCP client may start the server from any directory (even /), so headless mode indexes
+    # only what it is told to; the TUI opens the current directory by default.
+    default_paths = [] if args.headless else ["."]
+    for raw in args.paths or default_paths:
         path = Path(raw).expanduser()
         if not path.exists():
             return _usage_error(f"no such directory: {raw}")

@@ -206,7 +206,10 @@ def _evict(
         raise ApiError("excluded_projects must be a list of project names")
     result = manager.evict(target, threshold, list(excluded_projects or ()), trigger)
     return {
-        "success": result.target_met,
+        # success means the eviction ran; whether it freed all that was asked is target_met
+        # (it may not, when the rest is CRITICAL, excluded or above the priority threshold).
+        "success": True,
+        "target_met": result.target_met,
         "target_mb": result.target_mb,
         "evicted_count_mb": _mb(result.evicted_count_mb),
         "freed_mb": _mb(result.freed_mb),

@@ -10,14 +10,28 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    computed_field,
+    field_serializer,
+    model_validator,
+)
 
 from engine.priority import ProjectPriority
 
 PROJECT_KEYS = ("max_loaded_files", "max_cached_queries", "priority")
 """The keys that apply per project (in `projects/<name>.yaml` and the global `projects:` map)."""
+
+# In JSON (diagnostics, MCP) a priority is its name, as users write it in YAML, not its number.
+PriorityByName = Annotated[
+    ProjectPriority,
+    PlainSerializer(lambda priority: priority.name, return_type=str, when_used="json"),
+]
 
 
 class _Frozen(BaseModel):
@@ -47,7 +61,7 @@ class ProjectDefaults(_Frozen):
 
     max_loaded_files: int = Field(default=100, gt=0)
     max_cached_queries: int = Field(default=50, gt=0)
-    priority: ProjectPriority = ProjectPriority.MEDIUM
+    priority: PriorityByName = ProjectPriority.MEDIUM
 
 
 class MemoryConfig(_Frozen):
@@ -81,6 +95,11 @@ class MemoryConfig(_Frozen):
         """The emergency limit in MB (`total_budget_mb * emergency_percent`)."""
         return self.total_budget_mb * self.emergency_percent
 
+    @field_serializer("soft_limit_mb", "hard_limit_mb", "emergency_limit_mb", when_used="json")
+    def _limit_mb_for_display(self, value: float) -> float:
+        # 3072 * 0.8 is 2457.6000000000004 in binary floating point; people read 2457.6.
+        return round(value, 3)
+
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> MemoryConfig:
         # The loader reports this with file and line first; this is the backstop for
@@ -98,7 +117,7 @@ class ProjectMemoryOverrides(_Frozen):
 
     max_loaded_files: int | None = Field(default=None, gt=0)
     max_cached_queries: int | None = Field(default=None, gt=0)
-    priority: ProjectPriority | None = None
+    priority: PriorityByName | None = None
 
 
 class ProjectOverrides(_Frozen):

@@ -99,6 +99,19 @@ def test_headless_goes_to_run_headless(tmp_path: Path, monkeypatch: pytest.Monke
     assert calls == [[str(tmp_path)]]
 
 
+def test_headless_without_paths_indexes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    fake_module(
+        monkeypatch, "leindex_tui.headless", run_headless=lambda paths: calls.append(paths) or 0
+    )
+    monkeypatch.chdir(tmp_path)
+
+    assert cli.main(["--headless"]) == 0
+    assert calls == [[]]
+
+
 def test_placeholder_when_the_tui_module_does_not_exist(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

@@ -161,6 +161,7 @@ def test_manage_memory_evict_spill_gc_status(engine, manager):
     _warm(engine)
     evicted = api.manage_memory("evict", target_mb=1, priority_threshold="high", trigger="mcp")
     assert evicted["evicted_projects"] == ["low"] and evicted["trigger"] == "mcp"
+    assert evicted["success"] is True and isinstance(evicted["target_met"], bool)
     history = api.get_diagnostics("eviction")
     assert history["count"] == 1 and history["evictions"][0]["trigger"] == "mcp"
     assert api.manage_memory("spill")["success"] is True
