@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList
 
@@ -47,7 +47,7 @@ class EvictModal(ModalScreen[EvictRequest | None]):
     EvictModal {
         align: center middle;
     }
-    EvictModal > Vertical {
+    EvictModal > VerticalScroll {
         width: 64;
         max-width: 100%;
         height: auto;
@@ -85,7 +85,8 @@ class EvictModal(ModalScreen[EvictRequest | None]):
 
     def compose(self) -> ComposeResult:
         default_target = round(self.budget_mb * DEFAULT_TARGET_FRACTION) if self.budget_mb else 100
-        with Vertical() as box:
+        # Scrolls when the terminal is too short for every project in the exclusion list.
+        with VerticalScroll() as box:
             box.border_title = "Evict"
             yield Label("Target MB to free", classes="field-label")
             yield Input(str(default_target), id="evict-target", type="number")
