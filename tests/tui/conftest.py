@@ -77,7 +77,7 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Pause until `condition()` holds; fail the test after `timeout` seconds of waiting."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -14,7 +14,7 @@ from leindex_tui.widgets.breakdown_tree import BreakdownTree
 from leindex_tui.widgets.eviction_table import EvictionTable
 from leindex_tui.widgets.projects_table import ProjectsTable, next_priority
 from leindex_tui.widgets.threshold_gauge import ThresholdGauge, mark_columns, place_labels
-from tests.tui.conftest import settle, status_app
+from tests.tui.conftest import settle, status_app, wait_until
 from tests.tui.status_factory import guide_breakdown, guide_eviction, make_status
 
 
@@ -220,8 +220,7 @@ async def test_slow_quit_shows_saving_then_exits() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("q")
-        await pilot.pause(0.6)
-        assert isinstance(app.screen, SavingScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, SavingScreen))
         assert app.is_running
         release.set()
         await pilot.pause(0.5)
