@@ -3,7 +3,9 @@
 Run as `python -m leindex_tui.screenshots OUT_DIR`. Everything happens in a temporary
 LEINDEX_HOME over a generated corpus; only the RSS figures come from the scripted probe (so
 the gauge can be shown at NORMAL and HARD without using gigabytes), and the clock is fixed so
-the times in the tables read the same on every run.
+the times in the tables read the same on every run. Monitoring (automatic enforcement) is off
+in this home, so the level is read straight from the RSS and the shots show what the keys do,
+not what the manager did on its own first.
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in [name for name in os.environ if name.startswith("LEINDEX_MEMORY_")]:
             del os.environ[name]
         (home / "config.yaml").write_text(
-            "memory:\n  total_budget_mb: 3072\n  monitoring:\n    interval_seconds: 0.5\n",
+            "memory:\n  total_budget_mb: 3072\n  monitoring:\n    enabled: false\n",
             encoding="utf-8",
         )
         projects_dir = home / "projects"

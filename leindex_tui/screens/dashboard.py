@@ -40,7 +40,7 @@ class DashboardScreen(Screen[None]):
 
     BINDINGS = DASHBOARD_BINDINGS
     # The screen gets -narrow or -wide; app.tcss gives the side panes more room when wide.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
