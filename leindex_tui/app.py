@@ -189,6 +189,8 @@ class LeIndexApp(App[int]):
     def show_status(self, message: StatusUpdated) -> None:
         status = message.status
         self.last_status = status
+        if not self.screen_stack:  # a reading that arrives while the app is closing
+            return
         self.dashboard.show_status(status)
         projects = len(status.projects)
         self.sub_title = f"{projects} project{'s' if projects != 1 else ''} · {status.level}"
