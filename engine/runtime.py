@@ -22,7 +22,7 @@ from engine.atomic import ensure_private_dir
 from engine.lifecycle.logging_setup import attach_file_logging, detach_file_logging
 from engine.memory import persistence
 from engine.pidfile import PID_FILE_NAME, PidFile, PidFileError, PidFileStatus
-from engine.signals import SignalRelay, signal_name
+from engine.signals import SignalRelay, controlling_terminal_alive, signal_name
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class Runtime:
         self._observer: Any = None
         self._relay: SignalRelay | None = None
         self._on_terminate: TerminateCallback | None = None
+        self._owns_terminal = False
         self._log_handler: logging.Handler | None = None
         self._last_reload: Any = None
         self._previous_reload_manager: Any = None
@@ -257,13 +258,18 @@ class Runtime:
 
     # --------------------------------------------------------------- signals
 
-    def install_signal_handlers(self, on_terminate: TerminateCallback | None = None) -> None:
+    def install_signal_handlers(
+        self, on_terminate: TerminateCallback | None = None, *, owns_terminal: bool = False
+    ) -> None:
         """SIGHUP reloads; SIGTERM/SIGINT shut down gracefully (call from the main thread).
 
         After a signal-initiated shutdown, `on_terminate(signum)` runs (the TUI passes one
         that exits the app). Without it the main thread gets `SystemExit(128 + signum)`.
+        With `owns_terminal` (the TUI), a SIGHUP that comes because the terminal hung up
+        shuts down like SIGTERM instead of reloading: nobody is left to see the dashboard.
         """
         self._on_terminate = on_terminate
+        self._owns_terminal = owns_terminal
         if self._relay is None:
             callbacks = {signal.SIGHUP: self._on_reload_signal}
             callbacks.update(dict.fromkeys(_TERMINATE_SIGNALS, self._on_terminate_signal))
@@ -271,6 +277,10 @@ class Runtime:
         self._relay.install()
 
     def _on_reload_signal(self, signum: int) -> None:
+        if self._owns_terminal and not controlling_terminal_alive():
+            log.info("%s after the terminal hung up: shutting down", signal_name(signum))
+            self._on_terminate_signal(signum)
+            return
         self.reload(trigger=signal_name(signum))
 
     def _on_terminate_signal(self, signum: int) -> None:

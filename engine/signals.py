@@ -198,6 +198,16 @@ class SignalRelay:
                 log.exception("handling signal %s failed", signal_name(signum))
 
 
+def controlling_terminal_alive() -> bool:
+    """Whether this process still has a usable controlling terminal (False after a hang-up)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
 def signal_name(signum: int) -> str:
     """`SIGHUP` for 1, and so on; the number itself if unknown."""
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from leindex_tui.widgets.projects_table import ProjectsTable
 DEFAULT_REFRESH_SECONDS = 1.0
 # Only show "saving…" when shutdown is slow enough to be noticed; a quick quit stays clean.
 SAVING_NOTICE_DELAY_SECONDS = 0.3
+EXIT_WATCHDOG_SECONDS = 5.0
 ALERT_SEVERITY = {"SOFT": "warning", "HARD": "error", "EMERGENCY": "error"}
 
 # (action, palette title, palette help) — the keys' actions, offered in the command palette too.
@@ -385,12 +388,17 @@ def run_app(paths: Sequence[str | Path]) -> int:
     app = LeIndexApp(paths, runtime=runtime)
 
     def exit_after_signal(signum: int) -> None:
-        # SIGTERM/SIGINT: the runtime has already saved the state; close the app from its thread.
+        # SIGTERM/SIGINT/hang-up: the runtime has already saved the state. Close the app from
+        # its thread; if the terminal is gone the app may never get to finish, so a watchdog
+        # ends the process (nothing is left to save) rather than leave it spinning unseen.
+        watchdog = threading.Timer(EXIT_WATCHDOG_SECONDS, os._exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
         with contextlib.suppress(RuntimeError):  # the app may have closed in the meantime
             app.call_from_thread(app.exit, return_code=128 + signum)
 
     # Signal handlers can only be installed from the main thread, before the app takes over.
-    runtime.install_signal_handlers(on_terminate=exit_after_signal)
+    runtime.install_signal_handlers(on_terminate=exit_after_signal, owns_terminal=True)
     try:
         app.run()
     finally:
