@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_bytes, ensure_private_dir, set_aside
+from engine.atomic import atomic_write_bytes, ensure_private_dir, fsync_directory, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def write_file(path: Path, header: bytes, payload: Any, secret: bytes, *, durabl
             os.unlink(temp_name)
         raise
     if durable:
-        _fsync_directory(directory)
+        fsync_directory(directory)
 
 
 def _write_all(handle: Any, data: Any) -> None:
@@ -124,18 +124,6 @@ def _write_all(handle: Any, data: Any) -> None:
     while view:
         written = handle.write(view)
         view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def encode(data: Any) -> tuple[bytes, Any]:
