@@ -30,6 +30,7 @@ ReloadListener = Callable[[Any], None]
 TerminateCallback = Callable[[int], None]
 
 _TERMINATE_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+START_SETTLE_TIMEOUT_SECONDS = 30.0
 
 
 def _leindex_home() -> Path:
@@ -67,6 +68,11 @@ class Runtime:
         self._listeners_lock = threading.Lock()
         self._lifecycle_lock = threading.Lock()
         self._started = False
+        # Set while no start() is half done: a shutdown (say a SIGHUP from a closing terminal)
+        # that lands during start waits for it, so what start brings up is also saved and
+        # stopped, not left running behind a finished shutdown.
+        self._start_settled = threading.Event()
+        self._start_settled.set()
         self._shutdown_started = False
         self._shutdown_done = threading.Event()
         self._stop_background = threading.Event()
@@ -100,18 +106,27 @@ class Runtime:
     def start(self) -> Runtime:
         """Bring everything up and return at once; long work runs on daemon threads."""
         with self._lifecycle_lock:
-            if self._started:
+            if self._started or self._shutdown_started:
+                # Started already, or shut down before it could start (a quit during start-up):
+                # bringing things up now would leave them running with nobody to stop them.
                 return self
             self._started = True
-        ensure_private_dir(self.home)
-        self._log_handler = attach_file_logging(self.home)
-        self._take_pidfile()
+            self._start_settled.clear()
+        try:
+            ensure_private_dir(self.home)
+            self._log_handler = attach_file_logging(self.home)
+            self._take_pidfile()
+        except BaseException:
+            self._start_settled.set()
+            raise
         try:
             self._bring_up()
         except BaseException:
+            self._start_settled.set()
             log.exception("leindex runtime failed to start; undoing what was started")
             self.shutdown()
             raise
+        self._start_settled.set()
         log.info(
             "leindex runtime started (pid %d, home %s%s)",
             os.getpid(),
@@ -317,6 +332,11 @@ class Runtime:
             return True
 
     def _finish_shutdown(self) -> None:
+        if not self._start_settled.wait(timeout=START_SETTLE_TIMEOUT_SECONDS):
+            log.warning(
+                "shutting down while start() has not finished after %ss",
+                START_SETTLE_TIMEOUT_SECONDS,
+            )
         try:
             self._stop_background.set()
             if self._watcher is not None:
