@@ -91,11 +91,40 @@ def _effective_values(kind: str, project: str | None) -> dict[str, Any]:
     }
 
 
+def new_file_template(kind: str, project: str | None = None) -> str:
+    """A starting text for a config file that does not exist yet: every key, commented out.
+
+    The values shown are what applies now without the file (built-in defaults for the global
+    file, the current project defaults for a project file).
+    """
+    import yaml
+
+    from engine.config import MemoryConfig, get_config
+
+    if kind == "project":
+        defaults = get_config().memory.project_defaults
+        intro = (
+            f"# Overrides for project {project!r}. Uncomment a key to change it; the values\n"
+            "# shown are the project defaults that apply now.\n"
+        )
+        body = {"memory": defaults.model_dump(mode="json")}
+    else:
+        intro = (
+            "# LeIndex global config. Every key is commented out, so the built-in defaults\n"
+            "# shown here apply; uncomment a key to change it (see docs/configuration.md).\n"
+        )
+        derived = {"soft_limit_mb", "hard_limit_mb", "emergency_limit_mb"}
+        body = {"memory": MemoryConfig().model_dump(mode="json", exclude=derived)}
+    lines = yaml.safe_dump(body, sort_keys=False).splitlines(keepends=True)
+    return intro + "".join(f"# {line}" for line in lines)
+
+
 def read_config_file(kind: str = "global", project: str | None = None) -> dict[str, Any]:
     """The text of the global (`kind="global"`) or a project's config file, for editing.
 
-    Returns `{path, exists, text, effective}`; a missing file reads as empty text (defaults),
-    and `effective` maps each form key to its live value.
+    Returns `{path, exists, text, effective}`; a missing file reads as `new_file_template`
+    (every key commented out, so saving it unchanged changes nothing), and `effective` maps
+    each form key to its live value.
     """
     from engine.api.errors import ApiError
 
@@ -104,7 +133,7 @@ def read_config_file(kind: str = "global", project: str | None = None) -> dict[s
         text = path.read_text(encoding="utf-8")
         exists = True
     except FileNotFoundError:
-        text, exists = "", False
+        text, exists = new_file_template(kind, project), False
     except (OSError, UnicodeDecodeError) as error:
         raise ApiError(f"cannot read {path}: {error}") from None
     return {
