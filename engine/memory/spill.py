@@ -1,9 +1,13 @@
 """Spill files: data written to disk under an HMAC, read back only if the HMAC verifies.
 
-File layout (version 1), all integers big-endian:
+File layout (version 2), all integers big-endian:
 
     magic "LEISPILL" | version u8 | codec 1 byte | reserved u16 | key length u32 |
-    payload length u64 | key (UTF-8) | payload | HMAC-SHA256(secret, everything before it)
+    payload length u64 | key (UTF-8) | payload | MAC
+
+    MAC = HMAC-SHA256(secret, header and key || SHA-256 of each 8 MB chunk of the payload)
+
+(the chunk digests are computed in parallel, so the check keeps up with the disk).
 
 Codecs: B = bytes, S = UTF-8 text, J = JSON (only for values made of dict[str]/list/str/
 int/float/bool/None, so they come back equal), P = pickle for anything else. A pickle is
@@ -45,6 +49,7 @@ from engine.memory.spill_format import (
     decode,
     encode,
     load_or_create_secret,
+    payload_mac,
     write_file,
 )
 
@@ -263,9 +268,9 @@ class SpillStore:
                 self._reject(path, "truncated", f"{path}: spill file shrank while reading")
         finally:
             handle.close()
-        mac = hmac.new(self._get_secret(), raw_header, hashlib.sha256)
-        mac.update(view[:-MAC_SIZE])
-        if not hmac.compare_digest(mac.digest(), bytes(view[-MAC_SIZE:])):
+        signed_header = raw_header + bytes(view[:key_len])
+        mac = payload_mac(self._get_secret(), signed_header, view[key_len:-MAC_SIZE])
+        if not hmac.compare_digest(mac, bytes(view[-MAC_SIZE:])):
             self._reject(path, "tampered", f"{path}: spill file failed its integrity check (HMAC)")
         stored_key = bytes(view[:key_len]).decode("utf-8", errors="replace")
         if stored_key != key:

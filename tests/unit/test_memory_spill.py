@@ -210,6 +210,20 @@ def test_cache_entry_load_deletes_the_file(store):
     assert store.load_cache_entry("project|query_cache", ("q", "fulltext")) is None
 
 
+@pytest.mark.parametrize("flip_at_mb", [0.5, 8.0, 12.5, 19.9])
+def test_a_flipped_byte_in_any_chunk_of_a_large_spill_is_refused(tmp_path: Path, flip_at_mb):
+    store = SpillStore(tmp_path / "spill", 64 * MB, tmp_path / "home" / "spill.secret")
+    payload = os.urandom(20 * MB)  # three MAC chunks, hashed in parallel
+    store.spill("big", payload)
+    assert store.load("big") == payload
+    path = _only_file(store)
+    raw = bytearray(path.read_bytes())
+    raw[int(flip_at_mb * MB)] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(SpillIntegrityError, match="integrity"):
+        store.load("big")
+
+
 def test_tampered_cache_entry_loads_as_a_miss(store):
     store.spill_cache_entry("ns", "k", "value")
     path = _only_file(store)
