@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import watchfiles
 
+from engine.index.fulltext import FullTextBusyError
 from engine.index.project import Project
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class ProjectWatcher:
         self._last_change = time.monotonic()
         try:
             self._handler(self.project, rels, resync)
+        except FullTextBusyError as error:
+            # Another leindex on the same home holds the writer: expected, not a crash.
+            log.warning("%s: index not updated: %s", self.project.name, error)
         except Exception:  # one failed update must not end the watch
             log.exception("%s: updating the index failed", self.project.name)
 
