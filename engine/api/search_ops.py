@@ -19,6 +19,7 @@ from engine.index import (
     UnknownProjectError,
     get_engine,
 )
+from engine.index.fulltext import FullTextBusyError
 from engine.priority import ProjectPriority
 
 
@@ -74,7 +75,7 @@ def index_project(
             project = engine.add_project(directory, priority=level, on_progress=on_progress)
         else:
             project = engine.index_project_async(directory, priority=level, on_progress=on_progress)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, FullTextBusyError) as error:
         raise ApiError(f"{path}: cannot index: {error}") from None
     return {"success": True, "project": project_dict(project)}
 
@@ -96,10 +97,19 @@ def search(
     except UnknownProjectError as error:
         raise ApiError(str(error)) from None
     deadline = time.monotonic() + max(0.0, float(wait_timeout_seconds))
-    indexing = []
+    indexing: list[str] = []
+    failed: list[str] = []
     for target in targets:
-        if not target.ready.wait(max(0.0, deadline - time.monotonic())):
-            indexing.append(target.name)
+        # Wait in short steps: a first index that failed will never set `ready`.
+        while not target.ready.is_set():
+            if target.progress.phase == "error":
+                failed.append(target.name)
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                indexing.append(target.name)
+                break
+            target.ready.wait(min(0.05, remaining))
     try:
         response = engine.search(query, mode=mode, project=project, limit=limit, literal=literal)
     except QuerySyntaxError as error:
@@ -116,6 +126,7 @@ def search(
         "count": len(response.hits),
         "hits": [hit.to_dict() for hit in response.hits],
         "still_indexing": indexing,
+        "index_failed": failed,
     }
 
 

@@ -20,7 +20,8 @@ def leindex_home(environ: Mapping[str, str] | None = None) -> Path:
     """`$LEINDEX_HOME` (with `~` expanded) or `~/.leindex`."""
     env = os.environ if environ is None else environ
     raw = env.get("LEINDEX_HOME", "").strip()
-    return Path(raw).expanduser() if raw else Path("~/.leindex").expanduser()
+    # Absolute, so that paths compared against it (the config watcher's) agree.
+    return (Path(raw).expanduser() if raw else Path("~/.leindex").expanduser()).absolute()
 
 
 def is_valid_project_name(name: str) -> bool:

@@ -83,17 +83,22 @@ class _Builder:
             if isinstance(node, SequenceNode):
                 return [self.build(item, (*path, str(i))) for i, item in enumerate(node.value)]
             assert isinstance(node, ScalarNode)
-            try:
-                return self.constructor.construct_object(node, deep=True)
-            except yaml.YAMLError as error:
-                raise ConfigError(
-                    f"cannot read value: {getattr(error, 'problem', error)}",
-                    file=self.file,
-                    line=node.start_mark.line + 1,
-                    key_path=".".join(path) or None,
-                ) from None
+            return self._construct_scalar(node, path, "value")
         finally:
             self.active.discard(id(node))
+
+    def _construct_scalar(self, node: ScalarNode, path: KeyPath, what: str) -> Any:
+        # PyYAML's constructors raise ValueError/TypeError (a bad !!int, a date like
+        # 2001-13-01) as well as YAMLError (an unknown !!python tag): all are bad input.
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:
+            raise ConfigError(
+                f"cannot read {what}: {getattr(error, 'problem', None) or error}",
+                file=self.file,
+                line=node.start_mark.line + 1,
+                key_path=".".join(path) or None,
+            ) from None
 
     def _build_mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -109,7 +114,7 @@ class _Builder:
                     line=line,
                     key_path=".".join(path) or None,
                 )
-            key = str(self.constructor.construct_object(key_node))
+            key = str(self._construct_scalar(key_node, path, "key"))
             key_path = (*path, key)
             value = self.build(value_node, key_path)
             if key in result:

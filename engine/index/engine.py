@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -214,7 +215,7 @@ class Engine:
         """Register `path` and index it on a thread; `project.ready` is set when done."""
         project = self._register(path, priority, exclude)
         thread = threading.Thread(
-            target=self._index,
+            target=self._index_in_background,
             args=(project, on_progress),
             name=f"leindex-index-{project.name}",
             daemon=True,
@@ -236,6 +237,11 @@ class Engine:
         if priority is not None:
             self.set_priority(project.name, priority)
         return project
+
+    def _index_in_background(self, project: Project, on_progress: ProgressCallback | None) -> None:
+        # A failure is already logged and recorded in project.progress (phase "error").
+        with contextlib.suppress(Exception):
+            self._index(project, on_progress)
 
     def _index(self, project: Project, on_progress: ProgressCallback | None) -> None:
         if project.ready.is_set():

@@ -141,7 +141,10 @@ class FullTextIndex:
     def literal(self, text: str) -> tantivy.Query | None:
         """Candidates for a literal string: the phrase of its words; None if it has no words."""
         words = [match.group().lower() for match in _ALNUM_RUN.finditer(text)]
-        positioned = [(i, w) for i, w in enumerate(words) if len(w) <= _MAX_TOKEN_CHARS]
+        # tantivy's default tokenizer drops tokens of 40 UTF-8 bytes or more.
+        positioned = [
+            (i, w) for i, w in enumerate(words) if len(w.encode("utf-8")) < _MAX_TOKEN_CHARS
+        ]
         if not positioned:
             return None
         if len(positioned) == 1:

@@ -37,6 +37,7 @@ from engine.index.walker import (
     SKIP_BINARY,
     SKIP_OVERSIZED,
     FileEntry,
+    is_utf8_name,
     read_source,
     walk_project,
 )
@@ -116,8 +117,8 @@ def update_paths(project: Project, rels: list[str]) -> int:
 
 
 def _current_entry(project: Project, rel: str) -> FileEntry | None:
-    """The file as it is now, or None if it is gone, ignored or not a regular file."""
-    if project.rules.is_ignored(rel):
+    """The file as it is now, or None if it is gone, ignored, not a regular file or misnamed."""
+    if not is_utf8_name(rel) or project.rules.is_ignored(rel):
         return None
     try:
         info = os.lstat(project.path / rel)
@@ -139,10 +140,36 @@ def apply_changes(
     assert manifest is not None and project.fulltext is not None
     total = len(changed)
     skipped: Counter[str] = Counter()
-    done = bytes_done = 0
     _report(project, on_progress, IndexProgress(0, total, 0, "indexing"))
     if not changed and not removed:
         return  # no empty commit: an unchanged project leaves its index files untouched
+    # If the batch fails, tantivy rolls back; the manifest must too, or the next save would
+    # record these files as indexed while full-text search has never seen them.
+    manifest_before = dict(manifest.files)
+    try:
+        done, bytes_done = _apply_batch(project, changed, removed, on_progress, skipped, total)
+    except BaseException:
+        manifest.files.clear()
+        manifest.files.update(manifest_before)
+        raise
+    for reason, count in skipped.items():
+        project.skipped[reason] = project.skipped.get(reason, 0) + count
+    project.set_progress(IndexProgress(done, total, bytes_done, "indexing"))
+    if changed or removed:
+        project.forget_files([entry.rel for entry in changed] + removed)
+
+
+def _apply_batch(
+    project: Project,
+    changed: list[FileEntry],
+    removed: list[str],
+    on_progress: ProgressCallback | None,
+    skipped: Counter[str],
+    total: int,
+) -> tuple[int, int]:
+    """Write one tantivy batch (committed on exit); return files and bytes done."""
+    manifest = project.manifest
+    done = bytes_done = 0
     with project.fulltext.batch() as batch:
         for rel in removed:
             batch.delete(rel)
@@ -171,11 +198,7 @@ def apply_changes(
             bytes_done += entry.size
             if on_progress is not None and done % _PROGRESS_EVERY == 0:
                 _report(project, on_progress, IndexProgress(done, total, bytes_done, "indexing"))
-    for reason, count in skipped.items():
-        project.skipped[reason] = project.skipped.get(reason, 0) + count
-    project.set_progress(IndexProgress(done, total, bytes_done, "indexing"))
-    if changed or removed:
-        project.forget_files([entry.rel for entry in changed] + removed)
+    return done, bytes_done
 
 
 def _embed(project: Project, rel: str, text: str) -> None:

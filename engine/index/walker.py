@@ -172,10 +172,22 @@ def walk_project(
     return report
 
 
+def is_utf8_name(rel: str) -> bool:
+    """False for a name the OS gave with undecodable bytes (the index stores UTF-8 paths)."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _classify(
     entry: os.DirEntry[str], rel: str, rules: IgnoreRules, max_bytes: int, report: WalkReport
 ) -> str | None:
     """Add a file to the report (None), say "dir" to descend, or return the skip reason."""
+    if not is_utf8_name(rel):
+        log.info("skipping a path whose name is not UTF-8: %r", rel)
+        return SKIP_UNREADABLE
     try:
         if entry.is_symlink():
             return SKIP_SYMLINK

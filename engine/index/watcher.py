@@ -66,7 +66,10 @@ class ProjectWatcher:
                     PERSIST_AFTER_QUIET_SECONDS
                 ):
                     self._last_change = 0.0
-                    self.project.persist()
+                    try:
+                        self.project.persist()
+                    except Exception:  # a full disk must not end the watch
+                        log.exception("%s: saving the index failed", self.project.name)
         except Exception:  # e.g. the inotify watch limit: indexing still works without it
             log.exception("%s: file watching stopped", self.project.name)
 

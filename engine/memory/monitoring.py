@@ -148,7 +148,7 @@ class Monitor:
             except Exception as error:  # monitoring must survive anything a tick hits
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("memory monitoring tick failed")
-            self._wake.wait(self.interval_seconds)
+            self._wake.wait(min(self.interval_seconds, threading.TIMEOUT_MAX))
             self._wake.clear()
 
     def tick(self) -> ThresholdLevel:

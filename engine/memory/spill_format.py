@@ -181,7 +181,10 @@ def encode(data: Any) -> tuple[bytes, Any]:
     if _is_plain_json(data):
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
         return b"J", text.encode("utf-8")
-    return b"P", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        return b"P", pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as error:  # PicklingError, TypeError (locks, sockets), RecursionError
+        raise SpillError(f"cannot serialise a {type(data).__name__}: {error}") from error
 
 
 def decode(codec: bytes, payload: memoryview) -> Any:

@@ -253,7 +253,7 @@ class ConfigEditorScreen(Screen[None]):
                 continue
             try:
                 values[key] = kind(float(raw)) if kind is int else kind(raw)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ValueError(f"{label}: {raw!r} is not a number") from None
         return values
 

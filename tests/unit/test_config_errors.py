@@ -296,3 +296,22 @@ def test_error_attributes_are_all_present(tmp_leindex_home: Path) -> None:
     assert error.value == "zero"
     assert error.allowed == "a whole number > 0"
     assert isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("memory:\n  total_budget_mb: 2001-13-01\n", 2),  # a date PyYAML cannot build
+        ("memory:\n  total_budget_mb: !!float abc\n", 2),
+        ("memory:\n  !!int abc: 1\n", 2),  # a bad key
+        ("memory:\n  total_budget_mb: !!python/name:os.system\n", 2),
+    ],
+)
+def test_values_pyyaml_cannot_construct_are_config_errors_with_line(
+    tmp_leindex_home: Path, text: str, line: int
+) -> None:
+    config = write(tmp_leindex_home / "config.yaml", text)
+
+    error = load_error()
+
+    assert_names(error, str(config), f":{line}")
