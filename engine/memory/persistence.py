@@ -164,10 +164,19 @@ def save_cache_state(
     path = cache_state_path(engine, home)
     with _registry_lock:
         restorer = _active_restores.get(engine)
-    if restorer is not None and not restorer.done.is_set():
+    if restorer is not None:
+        # What this run's restore has not reached yet (all of it for projects not open);
+        # what it did restore is in the caches now, or was dropped on purpose since.
         carry = restorer.unrestored()
     else:
-        carry = load_cache_state(path).state
+        # No restore ran: keep the saved entries of projects not open in this run only, so
+        # that entries evicted or cleaned now do not come back in every later save.
+        saved = load_cache_state(path).state
+        open_keys = {project_key(project) for project in open_projects(engine)}
+        carry = None
+        if saved is not None:
+            kept = {key: entry for key, entry in saved.projects.items() if key not in open_keys}
+            carry = CacheState(timestamp=saved.timestamp, projects=kept)
     state = capture_cache_state(engine, clock, carry)
     write_cache_state(path, state)
     log.info(
