@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from engine import api
 from engine.memory.status import DashboardStatus
+from engine.signals import controlling_terminal_alive
 from leindex_tui.screens.config_editor import ConfigEditorScreen
 from leindex_tui.screens.dashboard import DashboardScreen
 from leindex_tui.screens.evict_modal import EvictModal, EvictRequest
@@ -403,4 +404,9 @@ def run_app(paths: Sequence[str | Path]) -> int:
         app.run()
     finally:
         runtime.shutdown()  # idempotent: covers an exit that skipped the graceful path
-    return app.return_code or 0
+    return_code = app.return_code or 0
+    if return_code > 128 and not controlling_terminal_alive():
+        # Ended by a hang-up: the state is saved, and flushing output to the dead terminal at
+        # interpreter exit would only turn the exit status into 120.
+        os._exit(return_code)
+    return return_code
