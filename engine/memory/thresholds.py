@@ -135,34 +135,24 @@ def check_thresholds(
                 threshold_value=threshold,
             )
         )
-    if loaded_files > scaled.max_loaded_files:
-        warnings.append(
-            MemoryWarning(
-                level=ThresholdLevel.SOFT,
-                message=(
-                    f"{loaded_files} loaded files exceed max_loaded_files "
-                    f"({scaled.max_loaded_files})"
-                ),
-                suggested_action="Unload the least recently used files (cleanup)",
-                current_value=float(loaded_files),
-                threshold_value=float(scaled.max_loaded_files),
-                kind="loaded_files",
+    cap_checks = (
+        (loaded_files, scaled.max_loaded_files, "loaded files", "max_loaded_files",
+         "Unload the least recently used files (cleanup)", "loaded_files"),
+        (cached_queries, scaled.max_cached_queries, "cached queries", "max_cached_queries",
+         "Drop the oldest cached queries (cleanup)", "cached_queries"),
+    )  # fmt: skip
+    for count, cap, noun, cap_key, action, kind in cap_checks:
+        if count > cap:
+            warnings.append(
+                MemoryWarning(
+                    level=ThresholdLevel.SOFT,
+                    message=f"{count} {noun} exceed {cap_key} ({cap})",
+                    suggested_action=action,
+                    current_value=float(count),
+                    threshold_value=float(cap),
+                    kind=kind,
+                )
             )
-        )
-    if cached_queries > scaled.max_cached_queries:
-        warnings.append(
-            MemoryWarning(
-                level=ThresholdLevel.SOFT,
-                message=(
-                    f"{cached_queries} cached queries exceed max_cached_queries "
-                    f"({scaled.max_cached_queries})"
-                ),
-                suggested_action="Drop the oldest cached queries (cleanup)",
-                current_value=float(cached_queries),
-                threshold_value=float(scaled.max_cached_queries),
-                kind="cached_queries",
-            )
-        )
     return warnings
 
 
