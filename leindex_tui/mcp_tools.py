@@ -350,4 +350,64 @@ def build_server(
     server.middleware.append(
         _ArgumentCheck([get_diagnostics, manage_memory, index_project, search, reload_config])
     )
+    register_symbol_tools(server)
     return server
+
+
+# -- symbol tools (definitions index of the search-quality issue) ---------------------------
+
+SymbolKind = Annotated[
+    str | None,
+    Field(
+        description=(
+            "Only this kind: function, method, class, struct, union, enum, macro, type, "
+            "interface, trait, module, constant"
+        )
+    ),
+]
+ProjectArg = Annotated[
+    str | None,
+    Field(description="Project name or path; default: every open project"),
+]
+
+
+async def get_file_outline(
+    path: Annotated[str, Field(description="File path relative to the project root")],
+    project: ProjectArg = None,
+) -> dict[str, Any]:
+    """A file's symbol definitions (functions, classes, structs, macros, ...) with kinds and
+    line spans, in line order."""
+    return await _run_blocking(lambda: api.get_file_outline(path, project=project))
+
+
+async def find_symbol(
+    name: Annotated[str, Field(description="Symbol name; a trailing * matches a prefix")],
+    project: ProjectArg = None,
+    kind: SymbolKind = None,
+    prefix: Annotated[bool, Field(description="Match names starting with `name`")] = False,
+    limit: Annotated[int, Field(ge=1, le=500, description="Maximum definitions")] = 100,
+) -> dict[str, Any]:
+    """Where a symbol is defined: definitions by exact name (exact case first) or by prefix."""
+    return await _run_blocking(
+        lambda: api.find_symbol(name, project=project, kind=kind, prefix=prefix, limit=limit)
+    )
+
+
+async def find_references(
+    name: Annotated[str, Field(description="Symbol name (matched as a whole word)")],
+    project: ProjectArg = None,
+    limit: Annotated[int, Field(ge=1, le=500, description="Maximum lines")] = 100,
+) -> dict[str, Any]:
+    """Lines that use a symbol (whole-word matches from the index), its definitions excluded."""
+    return await _run_blocking(lambda: api.find_references(name, project=project, limit=limit))
+
+
+SYMBOL_TOOLS = (get_file_outline, find_symbol, find_references)
+
+
+def register_symbol_tools(server: MCPServer[Any]) -> None:
+    """Add the symbol tools (and their argument check) to a server built by `build_server`."""
+    server.add_tool(get_file_outline, title="File outline", annotations=_READ_ONLY)
+    server.add_tool(find_symbol, title="Find symbol", annotations=_READ_ONLY)
+    server.add_tool(find_references, title="Find references", annotations=_READ_ONLY)
+    server.middleware.append(_ArgumentCheck(list(SYMBOL_TOOLS)))

@@ -8,10 +8,14 @@ from engine.api.config_ops import read_config_file, reload_config, save_config_f
 from engine.api.errors import ApiError
 from engine.api.memory_ops import dashboard_status, get_diagnostics, manage_memory
 from engine.api.search_ops import index_project, list_projects, search, set_project_priority
+from engine.api.symbol_ops import find_references, find_symbol, get_file_outline
 
 __all__ = [
     "ApiError",
     "dashboard_status",
+    "find_references",
+    "find_symbol",
+    "get_file_outline",
     "get_diagnostics",
     "index_project",
     "list_projects",

@@ -19,7 +19,7 @@ from engine.index import (
     UnknownProjectError,
     get_engine,
 )
-from engine.index.fulltext import FullTextBusyError
+from engine.index.fulltext import FullTextBusyError, uses_query_syntax
 from engine.priority import ProjectPriority
 
 
@@ -110,8 +110,22 @@ def search(
                 indexing.append(target.name)
                 break
             target.ready.wait(min(0.05, remaining))
+    notes: list[str] = []
     try:
-        response = engine.search(query, mode=mode, project=project, limit=limit, literal=literal)
+        try:
+            response = engine.search(
+                query, mode=mode, project=project, limit=limit, literal=literal
+            )
+        except QuerySyntaxError as error:
+            # Code that is not query syntax (`std::vector`, `f("x")`) is searched as written;
+            # a query using operators or fields explicitly gets the error with its position.
+            if literal or not isinstance(query, str) or not query.strip():
+                raise
+            if uses_query_syntax(query):
+                raise
+            response = engine.search(query, mode=mode, project=project, limit=limit, literal=True)
+            column = f" at column {error.position + 1}" if error.position is not None else ""
+            notes.append(f"not valid query syntax{column}; searched as a literal string")
     except QuerySyntaxError as error:
         raise ApiError(str(error)) from None
     except UnknownProjectError as error:
@@ -127,6 +141,7 @@ def search(
         "hits": [hit.to_dict() for hit in response.hits],
         "still_indexing": indexing,
         "index_failed": failed,
+        "notes": notes,
     }
 
 

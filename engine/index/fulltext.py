@@ -18,6 +18,7 @@ import tantivy
 
 from engine.atomic import ensure_private_dir
 from engine.index.errors import QuerySyntaxError
+from engine.index.symbols import SymbolStore
 
 FULLTEXT_DIR = "fulltext"
 # tantivy refuses less than this per indexing thread.
@@ -75,6 +76,10 @@ class FullTextIndex:
                 self.created = True
             self._index.config_reader(reload_policy="manual")
             self._searcher = self._index.searcher()
+            # Definitions live next to (not inside) tantivy's directory, which it manages.
+            self.symbols = SymbolStore(self.directory.parent)
+            if self.created:
+                self.symbols.clear()
         except FullTextOpenError:
             raise
         except Exception as error:  # tantivy raises ValueError/OSError/RuntimeError variously
@@ -100,13 +105,16 @@ class FullTextIndex:
         """A writer for one batch of changes, committed (and made visible) on exit."""
         with self._write_lock:
             writer = self._acquire_writer()
+            self.symbols.begin()
             try:
-                yield FullTextBatch(writer)
+                yield FullTextBatch(writer, self.symbols)
                 writer.commit()
+                self.symbols.commit()
                 writer.wait_merging_threads()
             except BaseException:
                 with contextlib.suppress(Exception):
                     writer.rollback()
+                self.symbols.rollback()
                 raise
             finally:
                 del writer
@@ -136,7 +144,8 @@ class FullTextIndex:
         try:
             return self._index.parse_query(query, ["content"])
         except ValueError as error:
-            raise QuerySyntaxError(query, str(error)) from None
+            position, hint = explain_syntax_error(query)
+            raise QuerySyntaxError(query, str(error), position, hint) from None
 
     def literal(self, text: str) -> tantivy.Query | None:
         """Candidates for a literal string: the phrase of its words; None if it has no words."""
@@ -162,21 +171,76 @@ class FullTextIndex:
         return [(score, searcher.doc(address)["path_id"][0]) for score, address in result.hits]
 
 
+_FIELDS = ("content", "path")
+_OPERATOR_END = re.compile(r"(?:^|\s)(AND|OR|NOT|[+-])\s*$")
+_FIELD_PREFIX = re.compile(r"(?<![\w:])([A-Za-z_][\w.]*):(?!:)")
+
+
+def uses_query_syntax(query: str) -> bool:
+    """Whether `query` asks for tantivy's syntax explicitly: a boolean operator word, or a
+    `content:`/`path:` field. Anything else that fails to parse is code, searched literally."""
+    if re.search(r"(?:^|\s)(AND|OR|NOT)(?:\s|$)", query):
+        return True
+    return any(m.group(1) in _FIELDS for m in _FIELD_PREFIX.finditer(query))
+
+
+def explain_syntax_error(query: str) -> tuple[int | None, str]:
+    """(0-based column, hint) for the first likely cause of a parse failure."""
+    depth_at: list[int] = []
+    quote_at = None
+    for column, char in enumerate(query):
+        if quote_at is not None:
+            if char == '"':
+                quote_at = None
+            continue
+        if char == '"':
+            quote_at = column
+        elif char == "(":
+            depth_at.append(column)
+        elif char == ")":
+            if not depth_at:
+                return column, "a ')' closes no '('; remove it or escape it as '\\)'"
+            depth_at.pop()
+    if quote_at is not None:
+        return quote_at, "this quote is never closed; add a closing '\"'"
+    if depth_at:
+        return depth_at[-1], "this '(' is never closed; add a ')'"
+    match = _OPERATOR_END.search(query)
+    if match:
+        return match.start(1), f"{match.group(1)!r} needs a term after it"
+    for match in _FIELD_PREFIX.finditer(query):
+        if match.group(1) not in _FIELDS:
+            return match.end(1), (
+                f"{match.group(1)!r} is not a field (fields: content, path); "
+                "search it as a literal instead"
+            )
+    if "::" in query:
+        return query.index("::"), "':' names a field; search code like this as a literal"
+    return None, "search it as a literal (literal mode) to match the text exactly"
+
+
 class FullTextBatch:
     """Adds and deletes inside one writer session."""
 
-    def __init__(self, writer: tantivy.IndexWriter) -> None:
+    def __init__(self, writer: tantivy.IndexWriter, symbols: SymbolStore | None = None) -> None:
         self._writer = writer
+        self._symbols = symbols
 
     def delete(self, path: str) -> None:
-        """Remove the document of `path` (if any)."""
+        """Remove the document of `path` (if any), and its definitions."""
         self._writer.delete_documents_by_term("path_id", path)
+        if self._symbols is not None:
+            self._symbols.delete(path)
 
     def put(self, path: str, text: str) -> None:
-        """Replace the document of `path` with `text`."""
+        """Replace the document of `path` with `text`, and its definitions with text's."""
         self._writer.delete_documents_by_term("path_id", path)
         self._writer.add_document(tantivy.Document(path_id=path, path=path, content=text))
+        if self._symbols is not None:
+            self._symbols.put(path, text)
 
     def clear(self) -> None:
-        """Remove every document."""
+        """Remove every document and definition."""
         self._writer.delete_all_documents()
+        if self._symbols is not None:
+            self._symbols.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from engine.index.embed import code_tokens
 from engine.index.errors import QuerySyntaxError
 from engine.index.line_match import (
@@ -21,11 +23,74 @@ _FILES_PER_ROUND = 16
 _MAX_LINES_PER_FILE = 5
 
 
+# `sym:NAME` (or `sym:PREFIX*`) searches definitions only.
+_SYM_QUERY = re.compile(r"^sym:(\S+)$")
+# A query that is one identifier (or a dotted/`::` path of them) may name a symbol.
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*$")
+
+
+def symbol_hits(project: Project, name: str, limit: int) -> list[SearchHit]:
+    """One hit per definition of `name` (a trailing `*` makes it a prefix), on its first line."""
+    index = project.fulltext
+    if index is None or not name:
+        return []
+    prefix = name.endswith("*")
+    name = name.rstrip("*")
+    if not name:
+        raise QuerySyntaxError("sym:*", "sym: needs a name")
+    found = index.symbols.find(name, prefix=prefix, limit=limit)
+    hits = []
+    for rank, symbol in enumerate(found):
+        text = project.read_file(symbol.path)
+        line_text = ""
+        if text is not None:
+            lines = text.split("\n")
+            if 0 < symbol.line <= len(lines):
+                line_text = lines[symbol.line - 1].rstrip("\r")[:MAX_LINE_CHARS]
+        # Exact-case matches first (the store's order); scores fall with rank.
+        hits.append(SearchHit(project.name, symbol.path, symbol.line, line_text, 100.0 - rank))
+    return hits
+
+
 def fulltext_hits(project: Project, query: str, limit: int, literal: bool) -> list[SearchHit]:
-    """Line hits for `query`, best file first, lines in file order within a file."""
+    """Line hits for `query`, best file first, lines in file order within a file; a query that
+    names a symbol lists its definitions first."""
     index = project.fulltext
     if index is None:
         return []
+    if not literal:
+        sym = _SYM_QUERY.match(query.strip())
+        if sym:
+            return symbol_hits(project, sym.group(1), limit)
+    definitions = definition_hits(project, query, limit)
+    rest = _plain_fulltext_hits(project, query, limit, literal)
+    if not definitions:
+        return rest
+    top = max((hit.score for hit in rest), default=0.0)
+    seen = {(hit.path, hit.line) for hit in definitions}
+    boosted = [
+        SearchHit(hit.project, hit.path, hit.line, hit.text, top + len(definitions) - rank)
+        for rank, hit in enumerate(definitions)
+    ]
+    return (boosted + [hit for hit in rest if (hit.path, hit.line) not in seen])[:limit]
+
+
+def definition_hits(project: Project, query: str, limit: int) -> list[SearchHit]:
+    """The definitions of the symbol a one-identifier query names (`a.b.name`: of `name`)."""
+    if not _IDENTIFIER.match(query.strip()):
+        return []
+    name = re.split(r"\.|::", query.strip())[-1]
+    return [hit for hit in symbol_hits(project, name, limit) if _same_name(hit, name)]
+
+
+def _same_name(hit: SearchHit, name: str) -> bool:
+    return name in hit.text or name.lower() in hit.text.lower()
+
+
+def _plain_fulltext_hits(
+    project: Project, query: str, limit: int, literal: bool
+) -> list[SearchHit]:
+    index = project.fulltext
     if literal:
         if not query:
             raise QuerySyntaxError(query, "the literal is empty")
@@ -103,6 +168,13 @@ def hybrid_hits(project: Project, query: str, limit: int, literal: bool) -> list
     chunk_spans = {
         key: (rel, start, end) for rel, start, end, _ in chunks for key in [("chunk", rel, start)]
     }
+    # A query naming a symbol: its definitions lead, whatever the fusion says.
+    defined = {(hit.path, hit.line) for hit in definition_hits(project, query, depth)}
+    if defined and not literal:
+        top = max(scores.values(), default=0.0)
+        for key, hit in shown.items():
+            if (hit.path, hit.line) in defined:
+                scores[key] = top + 1.0
     fused = []
     for key, score in sorted(scores.items(), key=lambda item: item[1], reverse=True)[:limit]:
         hit = shown.get(key)

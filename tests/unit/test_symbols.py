@@ -1,0 +1,169 @@
+"""Symbol definitions: extraction per language, the incremental table, definition-first ranking,
+`sym:` queries, the literal fallback for code-like queries, and the symbol API/MCP tools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from engine import api
+from engine.api import ApiError
+from engine.index import Engine, set_engine
+from engine.index.errors import QuerySyntaxError
+from engine.index.symbols import extract_symbols
+from leindex_tui import mcp_tools
+
+
+def _names(path: str, text: str) -> set[tuple[str, str]]:
+    return {(s.name, s.kind) for s in extract_symbols(path, text)}
+
+
+def test_python_definitions_with_kinds_and_lines():
+    text = "class A:\n    def m(self):\n        pass\n\n\ndef f():\n    return 1\n"
+    symbols = extract_symbols("a.py", text)
+    assert {(s.name, s.kind) for s in symbols} == {
+        ("A", "class"),
+        ("m", "method"),
+        ("f", "function"),
+    }
+    f = next(s for s in symbols if s.name == "f")
+    assert (f.line, f.end_line) == (6, 7)
+
+
+def test_c_functions_structs_macros_types_but_not_prototypes():
+    text = (
+        "#define MAX(a, b) ((a) > (b) ? (a) : (b))\n"
+        "#define LIMIT 10\n"
+        "struct task_struct { int pid; };\n"
+        "void *kmalloc_array(int n, int size);\n"
+        "void *kmalloc_array(int n, int size) { return 0; }\n"
+        "typedef unsigned long pgoff_t;\n"
+    )
+    found = _names("sched.c", text)
+    assert {("MAX", "macro"), ("LIMIT", "macro"), ("task_struct", "struct")} <= found
+    assert {("kmalloc_array", "function"), ("pgoff_t", "type")} <= found
+    lines = [s.line for s in extract_symbols("sched.c", text) if s.name == "kmalloc_array"]
+    assert lines == [5]  # the definition, not the prototype on line 4
+
+
+def test_javascript_typescript_go_rust():
+    js = _names("a.js", "function foo() {}\nclass Bar { baz() {} }\n")
+    assert {("foo", "function"), ("Bar", "class"), ("baz", "method")} <= js
+    ts = _names(
+        "a.ts", "interface Shape { x: number }\nfunction area(s: Shape): number { return 1 }\n"
+    )
+    assert {("Shape", "interface"), ("area", "function")} <= ts
+    go = _names("a.go", "package m\nfunc Foo() {}\ntype T struct{}\nfunc (t T) M() {}\n")
+    assert {("Foo", "function"), ("T", "type"), ("M", "method")} <= go
+    rs = _names("a.rs", "fn foo() {}\nstruct S;\nmacro_rules! mm { () => {} }\n")
+    assert {("foo", "function"), ("S", "struct"), ("mm", "macro")} <= rs
+
+
+def test_unsupported_or_broken_input_gives_no_symbols_and_no_error():
+    assert extract_symbols("notes.txt", "def f(): pass") == []
+    assert isinstance(extract_symbols("bad.py", "def (((\x00\udcff"), list)
+
+
+def _project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    # Many mentions of parse_config in a file that does not define it, and one definition.
+    (root / "callers.py").write_text(
+        "from conf import parse_config\n\n"
+        + "\n".join(f"value_{i} = parse_config('f{i}')  # parse_config" for i in range(30))
+        + "\n"
+    )
+    (root / "conf.py").write_text(
+        "import os\n\n\ndef parse_config(path):\n    return open(path).read()\n\n\n"
+        "class ConfigError(Exception):\n    pass\n"
+    )
+    (root / "vec.cpp").write_text("std::vector<int> values;\n")
+    return root
+
+
+@pytest.fixture
+def engine(tmp_path, tmp_leindex_home):
+    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    set_engine(engine)
+    engine.add_project(_project(tmp_path / "proj"))
+    yield engine
+    engine.close()
+    set_engine(None)
+
+
+def test_a_query_naming_a_symbol_lists_its_definition_first(engine):
+    hits = engine.search("parse_config", mode="fulltext", limit=10).hits
+    assert (hits[0].path, hits[0].line) == ("conf.py", 4)
+    assert any(hit.path == "callers.py" for hit in hits[1:])
+    hybrid = engine.search("parse_config", mode="hybrid", limit=10).hits
+    assert (hybrid[0].path, hybrid[0].line) == ("conf.py", 4)
+
+
+def test_sym_query_returns_definitions_only(engine):
+    hits = engine.search("sym:parse_config", mode="fulltext", limit=10).hits
+    assert [(hit.path, hit.line) for hit in hits] == [("conf.py", 4)]
+    prefix = engine.search("sym:Config*", mode="fulltext", limit=10).hits
+    assert [(hit.path, hit.line) for hit in prefix] == [("conf.py", 8)]
+    assert engine.search("sym:nothing_like_this", limit=10).hits == ()
+
+
+def test_symbols_follow_file_changes(engine, tmp_path):
+    root = tmp_path / "proj"
+    (root / "conf.py").write_text("def load_settings():\n    pass\n")
+    engine.update_files("proj", ["conf.py"])
+    assert api.find_symbol("parse_config")["count"] == 0
+    assert api.find_symbol("load_settings")["symbols"][0]["line"] == 1
+    (root / "conf.py").unlink()
+    engine.update_files("proj", ["conf.py"])
+    assert api.find_symbol("load_settings")["count"] == 0
+
+
+def test_code_that_does_not_parse_is_searched_as_a_literal_with_a_note(engine):
+    result = api.search("std::vector<int>", mode="fulltext")
+    assert [(hit["path"], hit["line"]) for hit in result["hits"]] == [("vec.cpp", 1)]
+    assert len(result["notes"]) == 1 and "literal" in result["notes"][0]
+    assert api.search("parse_config", mode="fulltext")["notes"] == []
+
+
+def test_explicit_syntax_errors_name_the_column_and_a_hint(engine):
+    with pytest.raises(ApiError) as raised:
+        api.search("parse_config AND (os", mode="fulltext")
+    assert "column 18" in str(raised.value) and "hint" in str(raised.value)
+    with pytest.raises(QuerySyntaxError) as error:
+        engine.search('path:conf AND "open', mode="fulltext")
+    assert error.value.position == 14 and error.value.hint
+
+
+def test_outline_symbol_and_references_api(engine):
+    outline = api.get_file_outline("conf.py")
+    assert [(s["name"], s["kind"], s["line"]) for s in outline["symbols"]] == [
+        ("parse_config", "function", 4),
+        ("ConfigError", "class", 8),
+    ]
+    assert api.find_symbol("onfig", prefix=True)["count"] == 0  # a prefix, not an infix
+    assert api.find_symbol("Config", prefix=True, kind="class")["symbols"][0]["line"] == 8
+    refs = api.find_references("parse_config")
+    assert refs["definitions"] == 1 and refs["count"] > 5
+    assert all(ref["path"] != "conf.py" for ref in refs["references"])
+    with pytest.raises(ApiError, match="outside"):
+        api.get_file_outline("../etc/passwd")
+    with pytest.raises(ApiError, match="not an indexed file"):
+        api.get_file_outline("missing.py")
+    with pytest.raises(ApiError, match="unknown project"):
+        api.find_symbol("x", project="nope")
+
+
+async def test_symbol_tools_over_mcp(engine):
+    async with Client(mcp_tools.build_server()) as client:
+        outline = await client.call_tool("get_file_outline", {"path": "conf.py"})
+        found = await client.call_tool("find_symbol", {"name": "parse_config", "project": "proj"})
+        refs = await client.call_tool("find_references", {"name": "ConfigError"})
+        bad = await client.call_tool("get_file_outline", {"path": "../../x"})
+        wrong = await client.call_tool("find_symbol", {"name": 3})
+    assert json.loads(outline.content[0].text)["count"] == 2
+    assert json.loads(found.content[0].text)["symbols"][0]["path"] == "conf.py"
+    assert json.loads(refs.content[0].text)["definitions"] == 1
+    assert bad.is_error and "outside" in bad.content[0].text
+    assert wrong.is_error and "name" in wrong.content[0].text
