@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Select
+from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Label, Select
 from textual.worker import Worker, WorkerState
 
 from engine import api
@@ -76,6 +76,9 @@ class SearchScreen(Screen[None]):
     SearchScreen #search-project {
         width: 24;
     }
+    SearchScreen #search-literal {
+        width: auto;
+    }
     SearchScreen #search-status {
         height: 1;
         padding: 0 1;
@@ -111,6 +114,7 @@ class SearchScreen(Screen[None]):
                 allow_blank=False,
                 id="search-project",
             )
+            yield Checkbox("literal", id="search-literal", compact=True)
         yield Label("type a query and press enter", id="search-status")
         table: DataTable[str] = DataTable(
             id="search-results", cursor_type="row", zebra_stripes=True
@@ -133,13 +137,16 @@ class SearchScreen(Screen[None]):
             return
         mode = str(self.query_one("#search-mode", Select).value)
         project = self.query_one("#search-project", Select).value
+        literal = self.query_one("#search-literal", Checkbox).value
         self._set_status(f"searching {mode} for {query!r}…")
-        self.run_search(query, mode, None if project == ALL_PROJECTS else str(project))
+        self.run_search(query, mode, None if project == ALL_PROJECTS else str(project), literal)
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def run_search(self, query: str, mode: str, project: str | None) -> dict[str, Any]:
+    def run_search(
+        self, query: str, mode: str, project: str | None, literal: bool = False
+    ) -> dict[str, Any]:
         """Run the query off the event loop; a newer query cancels an older one's display."""
-        return api.search(query, mode=mode, project=project, limit=RESULT_LIMIT)
+        return api.search(query, mode=mode, project=project, limit=RESULT_LIMIT, literal=literal)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "search":
@@ -159,7 +166,9 @@ class SearchScreen(Screen[None]):
         cached = " (cached)" if result.get("from_cache") else ""
         duration = result.get("duration_ms")
         took = f" in {duration:.1f} ms" if isinstance(duration, int | float) else ""
-        self._set_status(f"{len(self.hits)} result(s){took}{cached}; enter opens the file")
+        notes = result.get("notes") or []
+        note = f" ({notes[0]})" if notes and isinstance(notes[0], str) else ""
+        self._set_status(f"{len(self.hits)} result(s){took}{cached}{note}; enter opens the file")
         if self.hits:
             table.focus()
 
