@@ -69,8 +69,8 @@ def test_cli_prints_rg_style_lines(corpus, monkeypatch, capsys):
     monkeypatch.chdir(corpus)
     assert main(["search", "read_resident_set_size"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "src/engine_core.py:5:         return read_resident_set_size() / 1024",
         "src/engine_core.py:8: def read_resident_set_size():",
+        "src/engine_core.py:5:         return read_resident_set_size() / 1024",
     ]
 
 

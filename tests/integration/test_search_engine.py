@@ -56,9 +56,10 @@ def test_fulltext_finds_lines_and_skips_ignored_files(engine, corpus):
 def test_identifier_query_reports_each_matching_line(engine, corpus):
     engine.add_project(corpus)
     hits = engine.search("read_resident_set_size").hits
+    # The definition first (the query names a symbol), then the other matching lines.
     assert [(hit.path, hit.line) for hit in hits] == [
-        ("src/engine_core.py", 5),
         ("src/engine_core.py", 8),
+        ("src/engine_core.py", 5),
     ]
 
 
