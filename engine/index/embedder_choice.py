@@ -232,3 +232,41 @@ def pull_model(name: str, home: Path, downloader: Downloader | None = None) -> P
     if not is_model2vec_dir(target):
         raise ModelLoadError(f"{name} was downloaded to {target} but is not a model2vec model")
     return target
+
+
+def embedder_for_name(name: str, home: Path, environ: Mapping[str, str] | None = None):
+    """The embedder whose `name` is exactly `name`, if it is still available locally."""
+    if name.startswith("hashing-v1-"):
+        try:
+            hashing = HashingEmbedder(int(name.rpartition("-")[2]))
+        except ValueError:
+            return None
+        return hashing if hashing.name == name else None
+    parts = name.split(":")
+    if len(parts) == 4 and parts[0] == "model2vec":
+        for candidate in dict.fromkeys((parts[1].replace("__", "/"), parts[1])):
+            directory = find_model2vec_dir(candidate, home, environ)
+            if directory is None:
+                continue
+            try:
+                model = Model2VecEmbedder(directory, label=parts[1])
+            except ModelLoadError:
+                continue
+            if model.name == name:
+                return model
+    return None
+
+
+def saved_embedder(index_dir: Path, current: str, home: Path) -> Embedder | None:
+    """The embedder an index in `index_dir` was saved with, when it is not `current` and can
+    still be loaded (so the index opens as it is and vectors are rebuilt in the background)."""
+    import json
+
+    try:
+        saved = json.loads((Path(index_dir) / "manifest.json").read_text(encoding="utf-8"))
+        name = saved.get("embedder") if isinstance(saved, dict) else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(name, str) or name == current:
+        return None
+    return embedder_for_name(name, home)

@@ -45,8 +45,8 @@ def rebuild_with(project: Project, embedder: Embedder) -> bool:
         if state.status == STATUS_INDEXED:
             _embed_into(vectors, embedder, project, rel)
     with project.lock:
-        if project.closed:
-            return False
+        if project.closed or getattr(project, "rebuild_target", embedder.name) != embedder.name:
+            return False  # closed, or switched again meanwhile: the newer rebuild wins
         now = dict(project.manifest.files) if project.manifest is not None else {}
         for rel in set(now) | set(files):
             if now.get(rel) != files.get(rel):
@@ -72,6 +72,7 @@ def rebuild_with(project: Project, embedder: Embedder) -> bool:
 def start_rebuild(project: Project, embedder: Embedder) -> threading.Thread:
     """Run `rebuild_with` on a daemon thread; `project.vectors_rebuilding` is set meanwhile."""
     project.vectors_rebuilding = True
+    project.rebuild_target = embedder.name
 
     def run() -> None:
         try:
@@ -79,7 +80,8 @@ def start_rebuild(project: Project, embedder: Embedder) -> threading.Thread:
         except Exception:  # noqa: BLE001 - a failed rebuild keeps the old vectors
             log.exception("%s: rebuilding vectors for %s failed", project.name, embedder.name)
         finally:
-            project.vectors_rebuilding = False
+            if project.rebuild_target == embedder.name:
+                project.vectors_rebuilding = False
 
     thread = threading.Thread(target=run, name=f"leindex-embed-{project.name}", daemon=True)
     thread.start()

@@ -138,6 +138,7 @@ class Engine:
             start_rebuild(project, embedder)
             for project in self.registry.list()
             if project.embedder.name != embedder.name
+            and getattr(project, "rebuild_target", None) != embedder.name
         ]
         with self._lock:
             self._threads.extend(threads)
@@ -287,6 +288,7 @@ class Engine:
         if project.ready.is_set():
             project.touch()
             return
+        wanted = self._keep_saved_embedder(project)
         try:
             indexer.open_project(project, self._global_caps["heap"], on_progress)
         except Exception as error:
@@ -302,8 +304,21 @@ class Engine:
             if on_progress is not None:
                 on_progress(failed)
             raise
+        if wanted is not None:
+            self.switch_embedder(wanted)
         if self.watch_files and not self._closed:
             self._start_watcher(project)
+
+    def _keep_saved_embedder(self, project: Project) -> Embedder | None:
+        """Open an index saved with another embedder with that one (so full-text is kept
+        and vectors load); returns the configured one to switch to in the background."""
+        from engine.index.embedder_choice import saved_embedder
+
+        old = saved_embedder(project.index_dir, project.embedder.name, self.home)
+        if old is None:
+            return None
+        project.embedder = old
+        return self.embedder
 
     def _start_watcher(self, project: Project) -> None:
         with self._lock:

@@ -226,3 +226,28 @@ def test_models_pull_saves_a_model_it_can_load(tmp_path, monkeypatch):
     target = embedder_choice.pull_model("org/tiny", tmp_path, downloader=fake)
     assert target == tmp_path / "models" / "org__tiny"
     assert embedder_choice.load_embedder("model2vec:org/tiny", tmp_path, {}).dim == DIM
+
+
+def test_restart_with_another_embedder_keeps_the_index_and_rebuilds_vectors(tmp_path, caplog):
+    home = tmp_path / "home"
+    make_model(home / "models" / "tiny")
+    root = _project(tmp_path)
+    first = Engine(home=home, config_provider=lambda: config_with("hashing"), watch_files=False)
+    first.add_project(root)
+    first.close()
+    second = Engine(
+        home=home, config_provider=lambda: config_with("model2vec:tiny"), watch_files=False
+    )
+    try:
+        with caplog.at_level("WARNING"):
+            project = second.add_project(root)
+        assert not any("rebuilding" in r.getMessage() for r in caplog.records)
+        # Opened with the embedder it was saved with; the configured one comes in the background.
+        assert second.search("compress", mode="fulltext", limit=3) is not None
+        for thread in list(second._threads):
+            thread.join(10)
+        assert project.vectors.dim == DIM and project.embedder.name == second.embedder.name
+        hits = second.search("zebrafish quantum ledger", mode="semantic", limit=1).hits
+        assert hits and hits[0].path.endswith("zebra.py")
+    finally:
+        second.close()
