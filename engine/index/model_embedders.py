@@ -70,19 +70,26 @@ class Model2VecEmbedder:
             config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
         except Exception as error:  # noqa: BLE001 - any corrupt file is one clear error
             raise ModelLoadError(f"model2vec model {directory} cannot be read: {error}") from None
-        embeddings = tensors.get("embeddings")
+        embeddings = tensors.get("embeddings", tensors.get("embedding.weight"))
         if embeddings is None or embeddings.ndim != 2 or embeddings.shape[0] == 0:
             raise ModelLoadError(f"{directory}/model.safetensors has no 2-D 'embeddings' tensor")
         self._vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         weights = tensors.get("weights")
         mapping = tensors.get("mapping")
+        # Quantised vocabularies (model2vec >= 0.5): token id -> row `mapping`, and a weight
+        # per token id; expanded once here to one row per token id.
+        if mapping is not None:
+            mapping = np.asarray(mapping, dtype=np.int64)
+            if mapping.ndim != 1 or mapping.min() < 0 or mapping.max() >= len(self._vectors):
+                raise ModelLoadError(f"{directory}/model.safetensors: 'mapping' is out of range")
+            self._vectors = self._vectors[mapping]
         if weights is not None:
-            self._vectors = self._vectors[mapping] if mapping is not None else self._vectors
-            rows = self._vectors.shape[0]
-            if weights.shape[0] == rows:
-                self._vectors = self._vectors * weights.astype(np.float32)[:, None]
-        elif mapping is not None:
-            self._vectors = self._vectors[np.asarray(mapping, dtype=np.int64)]
+            weights = np.asarray(weights, dtype=np.float32).reshape(-1)
+            if weights.shape[0] != self._vectors.shape[0]:
+                raise ModelLoadError(
+                    f"{directory}/model.safetensors: 'weights' has the wrong length"
+                )
+            self._vectors = self._vectors * weights[:, None]
         if not isinstance(config, dict):
             config = {}
         self._normalize = bool(config.get("normalize", True))
@@ -94,11 +101,8 @@ class Model2VecEmbedder:
         unk_token = model.get("unk_token")
         if isinstance(unk_token, str):
             unk = tokenizer.token_to_id(unk_token)
+        # As model2vec does: the unknown token is dropped, nothing else.
         self._skip = {unk} if unk is not None else set()
-        for special in ("[PAD]", "[CLS]", "[SEP]", "<pad>", "<s>", "</s>"):
-            token_id = tokenizer.token_to_id(special)
-            if token_id is not None:
-                self._skip.add(token_id)
         self.directory = directory
         self.dim = int(self._vectors.shape[1])
         self.model_name = label or directory.name

@@ -251,3 +251,32 @@ def test_restart_with_another_embedder_keeps_the_index_and_rebuilds_vectors(tmp_
         assert hits and hits[0].path.endswith("zebra.py")
     finally:
         second.close()
+
+
+def test_quantised_vocabulary_with_mapping_and_weights(tmp_path):
+    directory = make_model(tmp_path / "q")
+    plain = Model2VecEmbedder(directory)
+    tokens = Tokenizer.from_file(str(directory / "tokenizer.json")).get_vocab_size()
+    rows = np.random.default_rng(3).normal(size=(4, DIM)).astype(np.float32)
+    mapping = (np.arange(tokens) % 4).astype(np.int64)
+    weights = np.linspace(0.5, 2.0, tokens).astype(np.float32)
+    save_file(
+        {"embeddings": rows, "mapping": mapping, "weights": weights},
+        str(directory / "model.safetensors"),
+    )
+    quantised = Model2VecEmbedder(directory)
+    assert quantised.dim == DIM and quantised.name != plain.name
+    ids = [i for i in quantised._tokenizer.encode("zebrafish ledger", add_special_tokens=False).ids]
+    expected = (rows[mapping[ids]] * weights[ids][:, None]).mean(axis=0)
+    expected /= np.linalg.norm(expected)
+    assert np.allclose(quantised.embed(["zebrafish ledger"])[0], expected, atol=1e-5)
+    save_file({"embeddings": rows, "mapping": mapping + 10}, str(directory / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match="out of range"):
+        Model2VecEmbedder(directory)
+
+
+def test_corrupt_model_file_is_a_load_error(tmp_path):
+    directory = make_model(tmp_path / "bad")
+    (directory / "model.safetensors").write_bytes(b"not safetensors")
+    choice = choose_embedder(f"model2vec:{directory}", tmp_path, {})
+    assert isinstance(choice.embedder, HashingEmbedder) and "cannot be read" in choice.warning
