@@ -25,10 +25,13 @@ from engine.config.paths import (
     leindex_home,
 )
 from engine.config.schema import (
+    INDEX_EMBEDDER_ENV,
+    INDEX_EMBEDDER_KEY,
     LEAF_BY_DOTTED,
     LEAF_FIELDS,
     PROJECT_KEYS,
     SECTIONS,
+    IndexConfig,
     LeIndexConfig,
     MemoryConfig,
     ProjectMemoryOverrides,
@@ -108,6 +111,8 @@ class _Merge:
         self.project_values: dict[str, dict[str, Any]] = {}
         self.warnings: list[ConfigWarning] = []
         self.files: list[Path] = []
+        self.index_embedder = IndexConfig().embedder
+        self.origins[INDEX_EMBEDDER_KEY] = _Origin("default", DEFAULT_SOURCE)
 
     # -- reading files ------------------------------------------------------------------------
 
@@ -138,8 +143,26 @@ class _Merge:
                 self._read_memory_section(value, parsed, origin)
             elif key == "projects":
                 self._read_projects_map(value, parsed, origin)
+            elif key == "index":
+                self._read_index_section(value, parsed, origin)
             else:
-                self._warn_unknown(parsed, origin, (key,), ["memory", "projects"])
+                self._warn_unknown(parsed, origin, (key,), ["memory", "projects", "index"])
+
+    def _read_index_section(self, value: Any, parsed: ParsedYaml, origin: _Origin) -> None:
+        for key, item in self._mapping(value, parsed, origin, ("index",)).items():
+            if key != "embedder":
+                self._warn_unknown(parsed, origin, ("index", key), ["embedder"])
+            elif not isinstance(item, str) or not item.strip():
+                raise ConfigError(
+                    "expected an embedder name",
+                    file=origin.file,
+                    key_path=INDEX_EMBEDDER_KEY,
+                    value=item,
+                    allowed="hashing, model2vec:NAME_OR_DIR, fastembed:NAME",
+                )
+            else:
+                self.index_embedder = item.strip()
+                self.origins[INDEX_EMBEDDER_KEY] = origin
 
     def read_project_files(self) -> None:
         for name, path in list_project_files(self.home, self.file_texts, self.warnings):
@@ -268,6 +291,11 @@ class _Merge:
                     self.origins[f"projects.{name}.memory.{key}"] = origin
 
     def apply_environment(self, environ: Mapping[str, str]) -> None:
+        if environ.get(INDEX_EMBEDDER_ENV, "").strip():
+            self.index_embedder = environ[INDEX_EMBEDDER_ENV].strip()
+            self.origins[INDEX_EMBEDDER_KEY] = _Origin(
+                "env", f"env {INDEX_EMBEDDER_ENV}", env_var=INDEX_EMBEDDER_ENV
+            )
         values, warnings = read_environment(environ, self.home)
         self.warnings.extend(warnings)
         for dotted, (value, var) in values.items():
@@ -362,6 +390,7 @@ class _Merge:
         try:
             config = LeIndexConfig(
                 memory=MemoryConfig.model_validate(memory),
+                index=IndexConfig(embedder=self.index_embedder),
                 projects={
                     name: ProjectOverrides(memory=ProjectMemoryOverrides(**values))
                     for name, values in sorted(self.project_values.items())

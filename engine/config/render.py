@@ -33,6 +33,12 @@ def render_annotated_yaml(loaded: LoadedConfig, project: str | None = None) -> s
     memory = config.memory
     derived = ", ".join(f"{name} = {getattr(memory, name):g}" for name in _DERIVED)
     rows.append((f"  # derived: {derived}", ""))
+    index = getattr(config, "index", None)
+    if index is not None:
+        rows += [
+            ("index:", ""),
+            (f"  embedder: {_scalar(index.embedder)}", loaded.sources.get("index.embedder", "")),
+        ]
     if config.projects:
         rows.append(("projects:", ""))
         for name, overrides in config.projects.items():

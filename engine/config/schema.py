@@ -135,10 +135,22 @@ class ProjectSettings:
     priority: ProjectPriority
 
 
+class IndexConfig(_Frozen):
+    """`index:` — how the index is built. `embedder`: `hashing` (built in, the default),
+    `model2vec:NAME_OR_DIR` or `fastembed:NAME`; env `LEINDEX_EMBEDDER`."""
+
+    embedder: str = "hashing"
+
+
+INDEX_EMBEDDER_KEY = "index.embedder"
+INDEX_EMBEDDER_ENV = "LEINDEX_EMBEDDER"
+
+
 class LeIndexConfig(_Frozen):
     """The whole merged configuration: `memory` plus the per-project overrides by name."""
 
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
     projects: dict[str, ProjectOverrides] = Field(default_factory=dict)
 
     def project_settings(self, name: str) -> ProjectSettings:

@@ -21,7 +21,7 @@ from engine.index.caches import (
     QueryKey,
     normalise_query,
 )
-from engine.index.embed import Embedder, HashingEmbedder
+from engine.index.embed import Embedder
 from engine.index.errors import QuerySyntaxError
 from engine.index.fulltext import writer_heap_bytes
 from engine.index.project import Project
@@ -55,7 +55,9 @@ class Engine:
         self.home = Path(home) if home is not None else leindex_home()
         self.indexes_dir = self.home / "indexes"
         self._config_provider = config_provider or get_config
-        self.embedder = embedder or HashingEmbedder()
+        self.embedder_warning: str | None = None
+        self._embedder_spec: str | None = None  # None: given by the caller, not configured
+        self.embedder = embedder or self._configured_embedder(self._config_provider())
         self.watch_files = watch_files
         self.clock = clock
         self.totals = CacheTotals()
@@ -113,7 +115,46 @@ class Engine:
                 project.fulltext.heap_bytes = caps["heap"]
         files += self._enforce_global_caps(LOADED_FILES).entries
         queries += self._enforce_global_caps(QUERY_CACHE).entries
+        self.apply_embedder_config(config)
         return files, queries
+
+    # -- embedder (index.embedder / LEINDEX_EMBEDDER) ---------------------------------------
+
+    def _configured_embedder(self, config: Any) -> Embedder:
+        from engine.index.embedder_choice import choose_embedder, configured_spec
+
+        self._embedder_spec = configured_spec(config)
+        choice = choose_embedder(self._embedder_spec, self.home)
+        self.embedder_warning = choice.warning
+        return choice.embedder
+
+    def switch_embedder(self, embedder: Embedder) -> list[threading.Thread]:
+        """Use `embedder` from now on; each project's vectors are rebuilt in the background
+        while searches answer from the old ones. Returns the rebuild threads."""
+        from engine.index.embedder_switch import start_rebuild
+
+        self.embedder = embedder
+        threads = [
+            start_rebuild(project, embedder)
+            for project in self.registry.list()
+            if project.embedder.name != embedder.name
+            and getattr(project, "rebuild_target", None) != embedder.name
+        ]
+        with self._lock:
+            self._threads.extend(threads)
+        return threads
+
+    def apply_embedder_config(self, config: Any | None = None) -> list[threading.Thread]:
+        """Re-read the embedder setting; switch (rebuilding in the background) if it changed."""
+        if self._embedder_spec is None:
+            return []
+        from engine.index.embedder_choice import configured_spec
+
+        config = config if config is not None else self._config_provider()
+        if configured_spec(config) == self._embedder_spec:
+            return []
+        embedder = self._configured_embedder(config)
+        return self.switch_embedder(embedder) if embedder.name != self.embedder.name else []
 
     # -- global caps and totals -------------------------------------------------------------
 
@@ -247,6 +288,7 @@ class Engine:
         if project.ready.is_set():
             project.touch()
             return
+        wanted = self._keep_saved_embedder(project)
         try:
             indexer.open_project(project, self._global_caps["heap"], on_progress)
         except Exception as error:
@@ -262,8 +304,21 @@ class Engine:
             if on_progress is not None:
                 on_progress(failed)
             raise
+        if wanted is not None:
+            self.switch_embedder(wanted)
         if self.watch_files and not self._closed:
             self._start_watcher(project)
+
+    def _keep_saved_embedder(self, project: Project) -> Embedder | None:
+        """Open an index saved with another embedder with that one (so full-text is kept
+        and vectors load); returns the configured one to switch to in the background."""
+        from engine.index.embedder_choice import saved_embedder
+
+        old = saved_embedder(project.index_dir, project.embedder.name, self.home)
+        if old is None:
+            return None
+        project.embedder = old
+        return self.embedder
 
     def _start_watcher(self, project: Project) -> None:
         with self._lock:
