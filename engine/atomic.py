@@ -15,10 +15,28 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) if missing; the leaf directory is 0700."""
+    """Create `path` (and parents) if missing; a leaf we create is 0700.
+
+    An existing directory is left as it is: it may be one the user chose and shares.
+    """
     path = Path(path)
+    if path.is_dir():
+        return path
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def private_subdir_if_shared(path: Path) -> Path:
+    """`path`, or `path/leindex-<uid>` when `path` is an existing directory others can write
+    (such as the system's temp directory), so our files never sit in a shared directory."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path
+    if mode & 0o022:
+        return path / f"leindex-{os.getuid()}"
     return path
 
 

@@ -148,6 +148,7 @@ class Runtime:
         self.engine = Engine(home=self.home)
         set_engine(self.engine)
         self.memory_manager = MemoryManager(engine=self.engine, probe=self.probe, clock=self.clock)
+        self.memory_manager.home = self.home  # the spill secret lives in this home
         set_memory_manager(self.memory_manager)
         self._observer = _RuntimeConfigObserver(self)
         reload_manager.register_observer(self._observer)

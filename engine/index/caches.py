@@ -8,6 +8,7 @@ walks it. Sizes are computed once, at insert, from what is stored.
 from __future__ import annotations
 
 import itertools
+import logging
 import sys
 import threading
 from collections import OrderedDict
@@ -112,6 +113,8 @@ class ByteAccountedLRU:
         self._totals = totals
         self._spilled: set[Hashable] = set()
         self.spill_loader: Callable[[Hashable], Any | None] | None = None
+        # Called (outside the lock) with keys whose spill files became stale.
+        self.spill_discarder: Callable[[list[Hashable]], None] | None = None
         self.on_insert: Callable[[ByteAccountedLRU], None] | None = None
         self.hits = 0
         self.misses = 0
@@ -205,14 +208,16 @@ class ByteAccountedLRU:
         return True
 
     def discard(self, key: Hashable) -> DropResult:
-        """Remove `key` if present, and forget that it was spilled."""
+        """Remove `key` if present, and forget that it was spilled (deleting its spill file)."""
         with self._lock:
+            was_spilled = key in self._spilled
             self._spilled.discard(key)
             entry = self._entries.pop(key, None)
-            if entry is None:
-                return DropResult()
-            self._account(-1, -entry.size)
-            return DropResult(1, entry.size)
+            if entry is not None:
+                self._account(-1, -entry.size)
+        if was_spilled:
+            self._discard_spill_files([key])
+        return DropResult() if entry is None else DropResult(1, entry.size)
 
     def drop_oldest(self, n: int) -> DropResult:
         """Remove the `n` least recently used entries."""
@@ -225,10 +230,26 @@ class ByteAccountedLRU:
             return self._drop_oldest_locked(len(self._entries))
 
     def invalidate(self) -> DropResult:
-        """Remove every entry and forget spilled keys: their data is stale."""
+        """Remove every entry and forget spilled keys: their data is stale (files deleted)."""
         with self._lock:
+            stale = list(self._spilled)
             self._spilled.clear()
-            return self._drop_oldest_locked(len(self._entries))
+            result = self._drop_oldest_locked(len(self._entries))
+        self._discard_spill_files(stale)
+        return result
+
+    def is_spilled(self, key: Hashable) -> bool:
+        """True while `key` is remembered as spilled (not loaded back, put or forgotten)."""
+        with self._lock:
+            return key in self._spilled
+
+    def _discard_spill_files(self, keys: list[Hashable]) -> None:
+        discarder = self.spill_discarder
+        if discarder is not None and keys:
+            try:
+                discarder(keys)
+            except Exception:  # a stale file left behind is cleaned at the next start
+                logging.getLogger(__name__).warning("could not delete stale spill files")
 
     def set_caps(self, max_entries: int, max_bytes: int) -> DropResult:
         """Change the caps, dropping the oldest entries that no longer fit."""

@@ -94,7 +94,14 @@ def _plain_fulltext_hits(
     if literal:
         if not query:
             raise QuerySyntaxError(query, "the literal is empty")
-        tantivy_query = index.literal(query) or index.all_files()
+        tantivy_query = index.literal(query)
+        if tantivy_query is None:
+            # Only punctuation: every file would be a candidate and read in full.
+            raise QuerySyntaxError(
+                query,
+                "a literal made only of punctuation matches every file; "
+                "add a word or a name to it (e.g. 'x->y' rather than '->')",
+            )
         pattern = pattern_for_literal(query)
     else:
         tantivy_query = index.parse(query)
@@ -102,8 +109,11 @@ def _plain_fulltext_hits(
     per_file = limit if literal or pattern is None else max(1, min(limit, _MAX_LINES_PER_FILE))
     hits: list[SearchHit] = []
     offset = 0
+    page = _FILES_PER_ROUND
     while len(hits) < limit:
-        files = index.search(tantivy_query, limit=_FILES_PER_ROUND, offset=offset)
+        # The page doubles each round: tantivy collects offset + limit documents per call,
+        # so a fixed page with a growing offset would be quadratic in the files read.
+        files = index.search(tantivy_query, limit=page, offset=offset)
         for score, rel in files:
             text = project.read_file(rel)
             if text is None:
@@ -114,9 +124,10 @@ def _plain_fulltext_hits(
                 hits.append(SearchHit(project.name, rel, line, line_text, float(score)))
                 if len(hits) >= limit:
                     return hits
-        if len(files) < _FILES_PER_ROUND:
+        if len(files) < page:
             break
-        offset += _FILES_PER_ROUND
+        offset += page
+        page *= 2
     return hits
 
 

@@ -58,7 +58,12 @@ def attach_loader(project: Any, cache: Any, store: SpillStore) -> None:
     def load_spilled(key: Any) -> Any | None:
         return store.load_cache_entry(namespace, key)
 
+    def discard_spilled(keys: Any) -> None:
+        # The cache forgot these keys (invalidated, discarded): their files are stale.
+        store.discard_cache_entries(namespace, keys)
+
     cache.spill_loader = load_spilled
+    cache.spill_discarder = discard_spilled
 
 
 def spill_caches(
@@ -97,6 +102,11 @@ def spill_caches(
                         # The entry is out of memory either way; the engine recomputes it.
                         if len(errors) < 5:
                             errors.append(str(error))
+                        continue
+                    if not cache.is_spilled(key):
+                        # A get, put or invalidate reached the key while its file was being
+                        # written (the loader found no file): the file is already stale.
+                        store.discard_cache_entry(namespace, key)
                         continue
                     spilled += 1
                     written += record.size_bytes

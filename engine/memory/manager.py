@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.memory import engine_view
@@ -128,7 +129,7 @@ class MemoryManager:
         return get_spill_store(
             settings.directory,
             settings.max_bytes,
-            leindex_home() / "spill.secret",
+            Path(getattr(self, "home", None) or leindex_home()) / "spill.secret",
             settings.enabled,
         )
 

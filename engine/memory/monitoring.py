@@ -110,9 +110,14 @@ class Monitor:
         with self._lock:
             self._interval = None if interval is None else max(MIN_INTERVAL_SECONDS, interval)
             self.auto_enforce = auto_enforce
-            if self.running:
+            if self.running and not self._stop.is_set():
                 self._wake.set()  # pick up the new interval now
                 return
+            old = self._thread
+            if old is not None and old is not threading.current_thread():
+                # A stop timed out during a long enforcement: wait for that thread to end
+                # so there is never two monitors at once.
+                old.join()
             self._stop.clear()
             self._thread = threading.Thread(
                 target=self._run, name="leindex-memory-monitor", daemon=True
@@ -127,7 +132,7 @@ class Monitor:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         with self._lock:
-            if self._thread is thread:
+            if self._thread is thread and (thread is None or not thread.is_alive()):
                 self._thread = None
 
     def retune(self, old_interval: float | None, new_interval: float) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import safe_child, set_aside
+from engine.atomic import private_subdir_if_shared, safe_child, set_aside
 from engine.memory.spill_format import (
     HEADER,
     MAC_SIZE,
@@ -99,12 +99,13 @@ class SpillStore:
         secret_path: Path,
         enabled: bool = True,
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = private_subdir_if_shared(Path(directory))
         self.max_bytes = int(max_bytes)
         self.secret_path = Path(secret_path)
         self.enabled = enabled
         self._lock = threading.Lock()
         self._index: dict[str, _IndexEntry] | None = None
+        self._used = 0  # running sum of the index's sizes (kept with every index change)
         self._secret: bytes | None = None
 
     # --- public API -------------------------------------------------------------------
@@ -148,10 +149,15 @@ class SpillStore:
         """Delete a spilled cache entry without reading it."""
         return self._delete(_cache_file_name(_cache_label(namespace, key)))
 
+    def discard_cache_entries(self, namespace: str, keys: Any) -> int:
+        """Delete the spilled cache entries of `keys` (stale: invalidated or discarded)."""
+        return sum(1 for key in keys if self.discard_cache_entry(namespace, key))
+
     def usage_bytes(self) -> int:
         """Bytes currently held in spill files of this directory."""
         with self._lock:
-            return sum(entry.size for entry in self._load_index().values())
+            self._load_index()
+            return self._used
 
     def cache_spill_count(self) -> int:
         """Number of spilled cache entries on disk."""
@@ -201,7 +207,9 @@ class SpillStore:
         with self._lock:
             index = self._load_index()
             previous = index.pop(name, None)
-            used = sum(entry.size for entry in index.values())
+            if previous is not None:
+                self._used -= previous.size
+            used = self._used
             if used + size > self.max_bytes:
                 for old_name, entry in sorted(index.items(), key=lambda item: item[1].mtime):
                     if used + size <= self.max_bytes:
@@ -212,22 +220,24 @@ class SpillStore:
             if used + size > self.max_bytes:
                 if previous is not None:
                     index[name] = previous
+                    self._used += previous.size
                 raise SpillFullError(
                     f"spill directory {self.directory} is full: {size / 2**20:.1f} MB more "
                     f"would pass max_spill_size_mb ({self.max_bytes / 2**20:.0f} MB); "
                     f"{used / 2**20:.1f} MB is user data that is never dropped"
                 )
             for old_name in to_delete:
-                index.pop(old_name, None)
+                dropped = index.pop(old_name, None)
+                if dropped is not None:
+                    self._used -= dropped.size
             index[name] = _IndexEntry(size=size, mtime=time.time(), is_cache=is_cache)
+            self._used += size
         for old_name in to_delete:
             with contextlib.suppress(OSError):
                 os.unlink(self.directory / old_name)
 
     def _unreserve(self, name: str) -> None:
-        with self._lock:
-            if self._index is not None:
-                self._index.pop(name, None)
+        self._delete_from_index(name)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -307,7 +317,9 @@ class SpillStore:
     def _delete_from_index(self, name: str) -> None:
         with self._lock:
             if self._index is not None:
-                self._index.pop(name, None)
+                entry = self._index.pop(name, None)
+                if entry is not None:
+                    self._used -= entry.size
 
     def _load_index(self) -> dict[str, _IndexEntry]:
         """Scan the directory once (caller holds the lock); stale cache spills are deleted."""
@@ -333,6 +345,7 @@ class SpillStore:
             stat = entry.stat(follow_symlinks=False)
             index[entry.name] = _IndexEntry(stat.st_size, stat.st_mtime, is_cache)
         self._index = index
+        self._used = sum(entry.size for entry in index.values())
         return index
 
     def _get_secret(self) -> bytes:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_bytes, ensure_private_dir, fsync_directory, set_aside
+from engine.atomic import ensure_private_dir, fsync_directory, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,25 @@ def load_or_create_secret(path: Path) -> bytes:
         raise SpillUnavailableError(f"cannot read spill key {path}: {error}") from error
     secret = os.urandom(SECRET_SIZE)
     try:
-        atomic_write_bytes(path, secret)
+        ensure_private_dir(path.parent)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secret)
+                handle.flush()
+                os.fsync(handle.fileno())
+            # link() fails if the key exists: of two racing first starts one wins and the
+            # other reads the winner's key (a replace would let the loser's spills fail).
+            os.link(temp_name, path)
+        except FileExistsError:
+            data = path.read_bytes()
+            if len(data) != SECRET_SIZE:
+                raise SpillUnavailableError(f"spill key {path} is being written; retry") from None
+            return data
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+        fsync_directory(path.parent)
     except OSError as error:
         raise SpillUnavailableError(f"cannot create spill key {path}: {error}") from error
     return secret
