@@ -6,12 +6,26 @@ callers write `from engine import api; api.search(...)`.
 
 from engine.api.config_ops import read_config_file, reload_config, save_config_file
 from engine.api.errors import ApiError
+from engine.api.file_ops import find_files, list_known_projects, read_file, resolve_name
 from engine.api.memory_ops import dashboard_status, get_diagnostics, manage_memory
-from engine.api.search_ops import index_project, list_projects, search, set_project_priority
+from engine.api.search_ops import (
+    index_project,
+    list_projects,
+    refresh_project,
+    remove_project,
+    search,
+    set_project_priority,
+)
 
 __all__ = [
     "ApiError",
     "dashboard_status",
+    "find_files",
+    "list_known_projects",
+    "read_file",
+    "refresh_project",
+    "remove_project",
+    "resolve_name",
     "get_diagnostics",
     "index_project",
     "list_projects",
