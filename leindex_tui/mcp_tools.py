@@ -197,10 +197,11 @@ async def index_project(
     wait: Annotated[
         bool,
         Field(
+            strict=True,
             description=(
                 "true: return when the first index is complete (progress notifications are "
                 "sent if the request has a progressToken); false: start in the background"
-            )
+            ),
         ),
     ] = True,
 ) -> dict[str, Any]:
@@ -251,9 +252,11 @@ async def search(
     project: Annotated[
         str | None, Field(description="Only search this project (name or path); default: all")
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=500, description="Maximum number of hits")] = 20,
+    limit: Annotated[
+        int, Field(strict=True, ge=1, le=500, description="Maximum number of hits")
+    ] = 20,
     literal: Annotated[
-        bool, Field(description="Treat the query as plain text, not query syntax")
+        bool, Field(strict=True, description="Treat the query as plain text, not query syntax")
     ] = False,
     wait_timeout_seconds: Annotated[
         float,
@@ -299,7 +302,9 @@ async def find_files(
         Field(min_length=1, description='Glob over indexed paths ("**/*.py") or "re:<regex>"'),
     ],
     project: ProjectRef = None,
-    limit: Annotated[int, Field(ge=1, le=1000, description="Maximum number of paths")] = 200,
+    limit: Annotated[
+        int, Field(strict=True, ge=1, le=1000, description="Maximum number of paths")
+    ] = 200,
 ) -> dict[str, Any]:
     """Find indexed files by glob or regex over their paths relative to the project root."""
     return await _run_blocking(lambda: api.find_files(pattern, project=project, limit=limit))
@@ -307,8 +312,12 @@ async def find_files(
 
 async def read_file(
     path: Annotated[str, Field(min_length=1, description="File path relative to the project root")],
-    start_line: Annotated[int | None, Field(ge=1, description="First line (1-based)")] = None,
-    end_line: Annotated[int | None, Field(ge=1, description="Last line (inclusive)")] = None,
+    start_line: Annotated[
+        int | None, Field(strict=True, ge=1, description="First line (1-based)")
+    ] = None,
+    end_line: Annotated[
+        int | None, Field(strict=True, ge=1, description="Last line (inclusive)")
+    ] = None,
     project: ProjectRef = None,
 ) -> dict[str, Any]:
     """Read a line range of a project file, each line prefixed with its number (capped at
