@@ -197,10 +197,11 @@ async def index_project(
     wait: Annotated[
         bool,
         Field(
+            strict=True,
             description=(
                 "true: return when the first index is complete (progress notifications are "
                 "sent if the request has a progressToken); false: start in the background"
-            )
+            ),
         ),
     ] = True,
 ) -> dict[str, Any]:
@@ -249,11 +250,13 @@ async def search(
         Field(description="fulltext (keywords), semantic (similar code) or hybrid (both)"),
     ] = "fulltext",
     project: Annotated[
-        str | None, Field(description="Only search this project (name); default: all")
+        str | None, Field(description="Only search this project (name or path); default: all")
     ] = None,
-    limit: Annotated[int, Field(ge=1, le=500, description="Maximum number of hits")] = 20,
+    limit: Annotated[
+        int, Field(strict=True, ge=1, le=500, description="Maximum number of hits")
+    ] = 20,
     literal: Annotated[
-        bool, Field(description="Treat the query as plain text, not query syntax")
+        bool, Field(strict=True, description="Treat the query as plain text, not query syntax")
     ] = False,
     wait_timeout_seconds: Annotated[
         float,
@@ -278,6 +281,64 @@ async def search(
             wait_timeout_seconds=wait_timeout_seconds,
         )
     )
+
+
+ProjectRef = Annotated[
+    str | None,
+    Field(description="Project name or directory path; default: the only/all open projects"),
+]
+
+
+async def list_projects() -> dict[str, Any]:
+    """List projects: open ones with their indexing status and progress (files_done /
+    files_total, pollable after `index_project(wait=false)`), and ones indexed in an earlier
+    run (status "known", opened on first use)."""
+    return await _run_blocking(api.list_known_projects)
+
+
+async def find_files(
+    pattern: Annotated[
+        str,
+        Field(min_length=1, description='Glob over indexed paths ("**/*.py") or "re:<regex>"'),
+    ],
+    project: ProjectRef = None,
+    limit: Annotated[
+        int, Field(strict=True, ge=1, le=1000, description="Maximum number of paths")
+    ] = 200,
+) -> dict[str, Any]:
+    """Find indexed files by glob or regex over their paths relative to the project root."""
+    return await _run_blocking(lambda: api.find_files(pattern, project=project, limit=limit))
+
+
+async def read_file(
+    path: Annotated[str, Field(min_length=1, description="File path relative to the project root")],
+    start_line: Annotated[
+        int | None, Field(strict=True, ge=1, description="First line (1-based)")
+    ] = None,
+    end_line: Annotated[
+        int | None, Field(strict=True, ge=1, description="Last line (inclusive)")
+    ] = None,
+    project: ProjectRef = None,
+) -> dict[str, Any]:
+    """Read a line range of a project file, each line prefixed with its number (capped at
+    2000 lines / 200k characters; `truncated` says so)."""
+    return await _run_blocking(
+        lambda: api.read_file(path, start_line=start_line, end_line=end_line, project=project)
+    )
+
+
+async def remove_project(
+    project: Annotated[str, Field(min_length=1, description="Project name or directory path")],
+) -> dict[str, Any]:
+    """Stop serving a project and free its caches; its index stays on disk for next time."""
+    return await _run_blocking(lambda: api.remove_project(project))
+
+
+async def refresh_project(
+    project: Annotated[str, Field(min_length=1, description="Project name or directory path")],
+) -> dict[str, Any]:
+    """Re-scan a project's directory and index new, changed and deleted files."""
+    return await _run_blocking(lambda: api.refresh_project(project))
 
 
 async def reload_config() -> dict[str, Any]:
@@ -333,7 +394,7 @@ _CHANGES_STATE = ToolAnnotations(
 def build_server(
     lifespan: Callable[[MCPServer[Any]], AbstractAsyncContextManager[Any]] | None = None,
 ) -> MCPServer[Any]:
-    """The LeIndex MCP server with its five tools; `lifespan` starts and stops the engine."""
+    """The LeIndex MCP server with its tools; `lifespan` starts and stops the engine."""
     server: MCPServer[Any] = MCPServer(
         "leindex",
         title="LeIndex",
@@ -347,8 +408,26 @@ def build_server(
     server.add_tool(index_project, title="Index a project", annotations=_CHANGES_STATE)
     server.add_tool(search, title="Search code", annotations=_READ_ONLY)
     server.add_tool(reload_config, title="Reload config", annotations=_CHANGES_STATE)
+    server.add_tool(list_projects, title="List projects", annotations=_READ_ONLY)
+    server.add_tool(find_files, title="Find files", annotations=_READ_ONLY)
+    server.add_tool(read_file, title="Read a file", annotations=_READ_ONLY)
+    server.add_tool(remove_project, title="Remove a project", annotations=_CHANGES_STATE)
+    server.add_tool(refresh_project, title="Refresh a project", annotations=_CHANGES_STATE)
     server.middleware.append(
-        _ArgumentCheck([get_diagnostics, manage_memory, index_project, search, reload_config])
+        _ArgumentCheck(
+            [
+                get_diagnostics,
+                manage_memory,
+                index_project,
+                search,
+                reload_config,
+                list_projects,
+                find_files,
+                read_file,
+                remove_project,
+                refresh_project,
+            ]
+        )
     )
     register_symbol_tools(server)
     return server

@@ -6,8 +6,16 @@ callers write `from engine import api; api.search(...)`.
 
 from engine.api.config_ops import read_config_file, reload_config, save_config_file
 from engine.api.errors import ApiError
+from engine.api.file_ops import find_files, list_known_projects, read_file, resolve_name
 from engine.api.memory_ops import dashboard_status, get_diagnostics, manage_memory
-from engine.api.search_ops import index_project, list_projects, search, set_project_priority
+from engine.api.search_ops import (
+    index_project,
+    list_projects,
+    refresh_project,
+    remove_project,
+    search,
+    set_project_priority,
+)
 from engine.api.symbol_ops import find_references, find_symbol, get_file_outline
 
 __all__ = [
@@ -16,6 +24,12 @@ __all__ = [
     "find_references",
     "find_symbol",
     "get_file_outline",
+    "find_files",
+    "list_known_projects",
+    "read_file",
+    "refresh_project",
+    "remove_project",
+    "resolve_name",
     "get_diagnostics",
     "index_project",
     "list_projects",

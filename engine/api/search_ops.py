@@ -91,7 +91,13 @@ def search(
     """Search one project (or all); waits up to `wait_timeout_seconds` for a first index."""
     if mode not in SEARCH_MODES:
         raise ApiError(f"unknown mode {mode!r}; allowed: {', '.join(SEARCH_MODES)}")
+    from engine.api.file_ops import open_known_projects, resolve_name
+
     engine = get_engine()
+    if project is not None:
+        project = resolve_name(project)
+    else:
+        open_known_projects()
     try:
         targets = [engine.registry.get(project)] if project else engine.registry.list()
     except UnknownProjectError as error:
@@ -169,3 +175,23 @@ def set_project_priority(name: str, priority: str | ProjectPriority) -> dict[str
         "priority": level.name,
         "changes": [f"{name}: priority {previous.name} -> {level.name}"],
     }
+
+
+def remove_project(project: str) -> dict[str, Any]:
+    """Unregister a project and drop its caches; its index stays on disk for next time."""
+    from engine.api.file_ops import resolve_project
+
+    target = resolve_project(project, open_known=False)
+    get_engine().remove_project(target.name)
+    return {"success": True, "project": target.name, "path": str(target.path)}
+
+
+def refresh_project(project: str, wait: bool = True) -> dict[str, Any]:
+    """Re-read a project's directory: index new and changed files, drop deleted ones."""
+    from engine.api.file_ops import resolve_project
+
+    target = resolve_project(project)
+    engine = get_engine()
+    path = target.path
+    engine.remove_project(target.name)
+    return index_project(str(path), wait=wait)

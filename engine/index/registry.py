@@ -109,3 +109,33 @@ def _owner_of(index_dir: Path) -> str | None:
         return ""
     owner = document.get("path") if isinstance(document, dict) else None
     return owner if isinstance(owner, str) else ""
+
+
+def known_projects(indexes_dir: Path) -> dict[str, Path]:
+    """Projects indexed before (by any process): name -> directory, from their claims on disk."""
+    found: dict[str, Path] = {}
+    try:
+        entries = sorted(Path(indexes_dir).iterdir())
+    except OSError:
+        return found
+    for index_dir in entries:
+        if not index_dir.is_dir() or index_dir.is_symlink():
+            continue
+        owner = _owner_of(index_dir)
+        if owner:
+            found[index_dir.name] = Path(owner)
+    return found
+
+
+def match_known(known: dict[str, Path], ref: str) -> tuple[str, Path] | None:
+    """The known project `ref` names: its name, its path, or the name its path would get."""
+    if ref in known:
+        return ref, known[ref]
+    candidate = Path(ref).expanduser()
+    for name, path in known.items():
+        if candidate.is_absolute() and str(path) == str(candidate.resolve()):
+            return name, path
+    for name, path in known.items():
+        if path.name == ref or base_name(Path(ref)) == name:
+            return name, path
+    return None

@@ -243,6 +243,43 @@ async def test_every_tool_is_listed_with_a_description_and_typed_parameters(
     assert set(mode["enum"]) == {"fulltext", "semantic", "hybrid"}
 
 
+# --- tools for using results ----------------------------------------------------------
+
+
+async def test_list_find_and_read_through_the_sdk(server: HeadlessServer) -> None:
+    with anyio.fail_after(CALL_TIMEOUT_SECONDS):
+        listed = await server.ok("list_projects")
+        assert [p["status"] for p in listed["projects"]] == ["indexed"]
+        by_path = await server.ok(
+            "find_files", {"pattern": "**/*.py", "project": str(server.corpus)}
+        )
+        assert UNIQUE_FILE in {f["path"] for f in by_path["files"]}
+        read = await server.ok("read_file", {"path": UNIQUE_FILE, "start_line": 1, "end_line": 2})
+        assert read["content"].startswith("1\t")
+        assert read["end_line"] <= 2
+        huge = await server.ok("read_file", {"path": UNIQUE_FILE, "end_line": 10**9})
+        assert huge["end_line"] == huge["total_lines"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("read_file", {"path": "../../etc/passwd"}, "'..'"),
+        ("read_file", {"path": "/etc/passwd"}, "outside"),
+        ("find_files", {"pattern": "*.py", "project": "no-such-project"}, "unknown project"),
+        ("search", {"query": "x", "project": "no-such-project"}, "unknown project"),
+        ("read_file", {"path": "x.py", "start_line": "1"}, "start_line"),
+        ("search", {"query": "x", "limit": "10"}, "limit"),
+        ("index_project", {"path": "/tmp", "wait": "yes"}, "wait"),
+    ],
+)
+async def test_bad_file_arguments_are_error_results(
+    server: HeadlessServer, tool: str, arguments: dict[str, Any], expected: str
+) -> None:
+    with anyio.fail_after(CALL_TIMEOUT_SECONDS):
+        assert expected in await server.error(tool, arguments)
+
+
 # --- get_diagnostics -------------------------------------------------------------------
 
 

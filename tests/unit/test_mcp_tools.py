@@ -75,6 +75,11 @@ async def test_every_tool_has_a_description_and_typed_parameters() -> None:
         "get_file_outline",
         "find_symbol",
         "find_references",
+        "list_projects",
+        "find_files",
+        "read_file",
+        "remove_project",
+        "refresh_project",
     } <= set(tools)
     for tool in tools.values():
         assert tool.description and len(tool.description) > 20
