@@ -16,6 +16,9 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from engine.memory.reservations import Purpose, Reserver, get_default_reserver
+from engine.priority import ProjectPriority
+
 LOADED_FILES = "loaded_files"
 QUERY_CACHE = "query_cache"
 
@@ -96,6 +99,7 @@ class ByteAccountedLRU:
     """
 
     kind = "cache"
+    purpose = Purpose.OTHER
 
     def __init__(
         self,
@@ -118,6 +122,11 @@ class ByteAccountedLRU:
         self.on_insert: Callable[[ByteAccountedLRU], None] | None = None
         self.hits = 0
         self.misses = 0
+        # Admission control: an insert reserves its bytes first; a refusal serves the value
+        # without caching it and is counted here (diagnostics show it).
+        self.reserver: Reserver | None = None
+        self.priority: Callable[[], ProjectPriority] = lambda: ProjectPriority.MEDIUM
+        self.refused_inserts = 0
 
     # -- sizes ------------------------------------------------------------------------------
 
@@ -192,9 +201,26 @@ class ByteAccountedLRU:
     def put(self, key: Hashable, value: Any) -> bool:
         """Insert or replace; False when the value alone is larger than the byte cap."""
         size = self.size_of(key, value)
+        if size > self._max_bytes or self._max_entries == 0:
+            return False
+        reserver = self.reserver or get_default_reserver()
+        grant = reserver.try_reserve(size, self.purpose, self.priority(), self.owner or None)
+        if grant is None:
+            with self._lock:
+                self.refused_inserts += 1
+            return False
+        try:
+            self._insert(key, value, size)
+        finally:
+            # The bytes are held now (RSS sees them): the reservation is realised.
+            grant.release()
+        callback = self.on_insert
+        if callback is not None:
+            callback(self)
+        return True
+
+    def _insert(self, key: Hashable, value: Any, size: int) -> None:
         with self._lock:
-            if size > self._max_bytes or self._max_entries == 0:
-                return False
             self._spilled.discard(key)
             old = self._entries.pop(key, None)
             if old is not None:
@@ -202,10 +228,6 @@ class ByteAccountedLRU:
             self._entries[key] = _Entry(value, size, next(_access_sequence))
             self._account(1, size)
             self._trim_locked()
-        callback = self.on_insert
-        if callback is not None:
-            callback(self)
-        return True
 
     def discard(self, key: Hashable) -> DropResult:
         """Remove `key` if present, and forget that it was spilled (deleting its spill file)."""
@@ -323,6 +345,7 @@ class LoadedFileCache(ByteAccountedLRU):
     """File contents (str) by path relative to the project root."""
 
     kind = LOADED_FILES
+    purpose = Purpose.CACHE_FILE
 
 
 class QueryKey(NamedTuple):
@@ -344,6 +367,7 @@ class QueryCache(ByteAccountedLRU):
     """Search results (a tuple of `SearchHit`) by `QueryKey`."""
 
     kind = QUERY_CACHE
+    purpose = Purpose.CACHE_QUERY
 
     def size_of(self, key: Hashable, value: Any) -> int:
         """The key's strings plus the tuple and every hit's fields, as stored."""

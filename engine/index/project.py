@@ -57,6 +57,8 @@ class Project:
             settings.max_loaded_files, byte_caps[0], totals, owner=name
         )
         self.query_cache = QueryCache(settings.max_cached_queries, byte_caps[1], totals, owner=name)
+        self.loaded_files.priority = lambda: self.priority
+        self.query_cache.priority = lambda: self.priority
         self.skipped: dict[str, int] = {}
         self.lossy_files = 0
         # Guarded by `lock`: the indexer and the memory manager change these.

@@ -72,6 +72,9 @@ class MemoryManager:
         self.last_spill_error: str | None = None
         self.last_load_error: str | None = None
         self.tracker.set_project_source(self.project_memory_mb)
+        from engine.memory.admission import BudgetReserver
+
+        self.reserver = BudgetReserver(self)
 
     # --- wiring -----------------------------------------------------------------------
 
@@ -455,6 +458,10 @@ def get_memory_manager() -> MemoryManager:
 
 def set_memory_manager(manager: MemoryManager | None) -> None:
     """Install the process's default memory manager (None: create one on next use)."""
+    from engine.memory.reservations import set_default_reserver
+
     global _default_manager
     with _default_lock:
         _default_manager = manager
+    # The index layer reserves through engine.memory.reservations: hand it this manager's.
+    set_default_reserver(None if manager is None else manager.reserver)
