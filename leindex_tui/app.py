@@ -224,6 +224,17 @@ class LeIndexApp(App[int]):
         if self.runtime_ready:
             self.refresh_status()
 
+    def log_config_save(self, result: dict[str, Any]) -> None:
+        """Put a save from the config editor in the Log: the file, what changed, its warnings."""
+        reload = result.get("reload") or {}
+        if reload.get("success"):
+            changes = "; ".join(reload.get("changes") or []) or "no changes"
+            self.log_line("config saved", f"{result.get('path')}: {changes}")
+        else:
+            self.log_line("config saved", f"reload failed: {reload.get('error')}", ok=False)
+        for warning in result.get("warnings") or []:
+            self.log_line("config warning", str(warning), ok=False)
+
     def log_line(self, action: str, text: str, *, ok: bool = True, freed_mb: float | None = None):
         """Append a line to the dashboard's action log."""
         self.dashboard.action_log.log_action(self.clock(), action, text, ok=ok, freed_mb=freed_mb)

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from engine import api
 from engine.priority import ProjectPriority
+from leindex_tui.screens.confirm import ConfirmModal
 
 GLOBAL_FILE = "__global__"
 
@@ -138,6 +139,9 @@ class ConfigEditorScreen(Screen[None]):
         self.project: str | None = None
         self.path = ""
         self.last_error: dict[str, Any] | None = None
+        # The text as last read or saved, and the form as last filled: what "unsaved" is against.
+        self.saved_text = ""
+        self.form_baseline: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -169,7 +173,7 @@ class ConfigEditorScreen(Screen[None]):
                             yield Input(id=field_id(key), type="number")
                 yield Button("Apply and save", id="form-apply", variant="primary")
                 yield Label(
-                    "The form rewrites the file from its values: comments are not kept.",
+                    "The form writes only the fields you change; the file's comments are not kept.",
                     id="form-note",
                 )
         yield Footer(compact=True, show_command_palette=False)
@@ -179,12 +183,40 @@ class ConfigEditorScreen(Screen[None]):
         self.load_selected()
 
     def action_back(self) -> None:
-        """Close an open drop-down first; otherwise leave the editor."""
+        """Close an open drop-down first; ask before dropping unsaved edits; else leave."""
         for select in self.query(Select):
             if select.expanded:
                 select.expanded = False
                 return
-        self.app.pop_screen()
+        if not self.has_unsaved_edits():
+            self.app.pop_screen()
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmModal("This file has unsaved edits. Discard them and leave the editor?"),
+            answered,
+        )
+
+    def has_unsaved_edits(self) -> bool:
+        """Whether the YAML tab or the form differs from what was last read or saved."""
+        if self.query_one("#editor-text", TextArea).text != self.saved_text:
+            return True
+        return bool(self.changed_form_keys())
+
+    def _raw_form_values(self) -> dict[str, str]:
+        fields = PROJECT_FIELDS if self.kind == "project" else GLOBAL_FIELDS
+        return {
+            key: str(self.query_one(f"#{field_id(key)}").value).strip() for key, _l, _k in fields
+        }
+
+    def changed_form_keys(self) -> set[str]:
+        """The form keys whose field differs from the value it was filled with."""
+        raw = self._raw_form_values()
+        return {key for key, value in raw.items() if self.form_baseline.get(key) != value}
 
     # ----------------------------------------------------------------- loading
 
@@ -209,7 +241,8 @@ class ConfigEditorScreen(Screen[None]):
         self.path = result["path"]
         state = "" if result.get("exists") else "  (new file: defaults until saved)"
         self.query_one("#editor-path", Label).update(f"{self.path}{state}")
-        self.query_one("#editor-text", TextArea).load_text(result.get("text", ""))
+        self.saved_text = result.get("text", "")
+        self.query_one("#editor-text", TextArea).load_text(self.saved_text)
         self.show_error(None)
         self._fill_form(result.get("effective") or {})
 
@@ -223,6 +256,8 @@ class ConfigEditorScreen(Screen[None]):
             widget = self.query_one(f"#{field_id(key)}")
             if isinstance(widget, Select | Input):
                 widget.value = str(effective[key])
+        # What each shown field holds now; the form applies only the fields that differ.
+        self.form_baseline = {key: str(effective[key]).strip() for key in shown if key in effective}
 
     # ----------------------------------------------------------------- saving
 
@@ -234,6 +269,9 @@ class ConfigEditorScreen(Screen[None]):
     def apply_form(self) -> None:
         try:
             values = self.form_values()
+            if not values:
+                self.notify("the form has no changes to apply", timeout=3)
+                return
             text = apply_form_values(self.query_one("#editor-text", TextArea).text, values)
         except ValueError as error:
             self.show_error({"message": str(error), "line": None})
@@ -242,10 +280,17 @@ class ConfigEditorScreen(Screen[None]):
         self.save_text(text)
 
     def form_values(self) -> dict[str, Any]:
-        """The form's values by dotted key, parsed; ValueError naming the field otherwise."""
+        """The form's changed values by dotted key, parsed; ValueError naming the field otherwise.
+
+        Fields left as they were filled are not written, so defaults are not pinned in the file
+        and a value saved from the YAML tab is never overwritten by a stale form field.
+        """
         fields = PROJECT_FIELDS if self.kind == "project" else GLOBAL_FIELDS
         values: dict[str, Any] = {}
+        changed = self.changed_form_keys()
         for key, label, kind in fields:
+            if key not in changed:
+                continue  # untouched: the file keeps (or keeps leaving out) its value
             widget = self.query_one(f"#{field_id(key)}")
             raw = str(widget.value).strip()
             if kind is str:
@@ -272,7 +317,13 @@ class ConfigEditorScreen(Screen[None]):
             self.show_error(result.get("error") or {"message": "not saved", "line": None})
             return
         self.show_error(None)
+        # Re-read: the header loses "new file", the form shows the saved values, and the
+        # buffer counts as saved.
+        self.load_selected()
         reload = result.get("reload") or {}
+        log = getattr(self.app, "log_config_save", None)
+        if callable(log):
+            log(result)
         if reload.get("success"):
             changes = "; ".join(reload.get("changes") or []) or "no changes"
             self.notify(f"saved {result['path']}: {changes}", title="Config saved")

@@ -278,3 +278,54 @@ async def test_editing_a_project_file_applies_its_priority(
         assert app.screen.last_error is None
     assert (tmp_leindex_home / "projects" / f"{name}.yaml").read_text().endswith("LOW\n")
     assert api.list_projects()["projects"][0]["priority"] == "LOW"
+
+
+async def test_form_after_a_yaml_save_shows_the_saved_values_and_applies_only_changes(
+    engine_app: LeIndexApp, tmp_leindex_home: Path
+) -> None:
+    from textual.widgets import Button
+
+    from leindex_tui.screens.config_editor import field_id
+
+    async with engine_app.run_test(size=(100, 30)) as pilot:
+        app = await start(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        editor = app.screen
+        assert "new file" in str(editor.query_one("#editor-path").render())
+        editor.query_one("#editor-text", TextArea).load_text("memory:\n  total_budget_mb: 320\n")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert editor.last_error is None
+        assert "new file" not in str(editor.query_one("#editor-path").render())
+        budget = editor.query_one(f"#{field_id('memory.total_budget_mb')}", Input)
+        assert budget.value == "320"
+        assert any("config saved" in line for line in app.dashboard.action_log.entries)
+        # Change one field on the form: only that key is written, the budget stays 320.
+        editor.query_one(f"#{field_id('memory.max_loaded_files')}", Input).value = "77"
+        editor.query_one("#form-apply", Button).press()
+        await settle(pilot)
+        text = (tmp_leindex_home / "config.yaml").read_text()
+        assert "total_budget_mb: 320" in text and "max_loaded_files: 77" in text
+        assert "soft_limit_percent" not in text  # defaults are not pinned into the file
+
+
+async def test_escape_with_unsaved_edits_asks_first(engine_app: LeIndexApp) -> None:
+    from leindex_tui.screens.confirm import ConfirmModal
+
+    async with engine_app.run_test(size=(100, 30)) as pilot:
+        app = await start(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("#editor-text", TextArea).load_text("memory:\n  total_budget_mb: [\n")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("escape")  # keep editing
+        await settle(pilot)
+        assert isinstance(app.screen, ConfigEditorScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        app.screen.query_one("#confirm-ok").press()
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfigEditorScreen | ConfirmModal)
