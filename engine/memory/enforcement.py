@@ -2,9 +2,10 @@
 
 SOFT runs cleanup, HARD spills the caches, EMERGENCY evicts everything up to HIGH
 priority (never CRITICAL). Each step runs until usage is back under the limit of the level
-found (less a 2% margin) and at least the guide's 5% / 10% / 15% of the budget is freed,
-escalating to the next step while it is not. Callbacks run after the action lock is
-released.
+found (less a 2% margin) and at least the guide's 5% / 10% / 15% of the budget is freed.
+A level runs only its own action (the guide's ladder): SOFT never spills or evicts, HARD
+never evicts; the next step runs only when the monitor finds the next level itself reached.
+Callbacks run after the action lock is released.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def enforce(manager: Any, current_mb: float, trigger: str) -> dict[str, Any]:
         current_mb - limits.budget_mb * MINIMUM_FREE_FRACTION[level],
     )
     steps = {
-        ThresholdLevel.SOFT: ("cleanup", "spill", "evict"),
-        ThresholdLevel.HARD: ("spill", "evict"),
+        ThresholdLevel.SOFT: ("cleanup",),
+        ThresholdLevel.HARD: ("spill",),
         ThresholdLevel.EMERGENCY: ("evict",),
     }[level]
     fired: list[tuple[CallbackList, Any]] = []

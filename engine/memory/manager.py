@@ -217,8 +217,8 @@ class MemoryManager:
     ) -> dict[str, Any]:
         """Enforce memory limits and trigger appropriate actions (see enforcement.py).
 
-        SOFT: cleanup; HARD: spill; EMERGENCY: evict everything up to HIGH priority, each
-        escalating to the next while usage is not back under the level.
+        SOFT: cleanup + GC; HARD: spill; EMERGENCY: evict everything up to HIGH priority.
+        Each level runs its own action only (the guide's ladder).
         """
         if current_mb is None:
             current_mb = snapshot.process_memory_mb if snapshot else self.probe.rss_bytes() / MB

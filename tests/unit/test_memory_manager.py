@@ -120,13 +120,22 @@ def test_emergency_evicts_up_to_high_never_critical(manager, fake_engine):
     assert EvictionManager().get_history()[-1]["trigger"] == "auto"
 
 
-def test_soft_escalates_when_cleanup_is_not_enough(manager, fake_engine):
+def test_soft_never_spills_or_evicts_even_when_cleanup_is_not_enough(manager, fake_engine):
+    # The guide's ladder: SOFT is cleanup + GC; spill waits for HARD, eviction for EMERGENCY.
     project = _fill(fake_engine, "p", P.MEDIUM, 30)  # 80 MB, cleanup frees 15
     manager.probe.rss_mb = 70  # 100 MB in all: cleanup alone cannot get under 78
     outcome = manager.enforce_limits(current_mb=85)
-    steps = [a["action"] for a in outcome["actions"]]
-    assert steps[0] == "cleanup" and len(steps) >= 2
-    assert len(project.loaded_files) == 0
+    assert [a["action"] for a in outcome["actions"]] == ["cleanup"]
+    assert len(project.loaded_files) > 0
+    assert not EvictionManager().get_history()
+
+
+def test_hard_spills_and_never_evicts(manager, fake_engine):
+    _fill(fake_engine, "p", P.LOW, 10)
+    outcome = manager.enforce_limits(current_mb=95)
+    assert outcome["level"] == "HARD"
+    assert [a["action"] for a in outcome["actions"]] == ["spill"]
+    assert not EvictionManager().get_history()
 
 
 def test_normal_level_does_nothing(manager, fake_engine):
