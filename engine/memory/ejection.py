@@ -11,6 +11,7 @@ as released reach the target; the RSS actually freed is measured and reported al
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections import deque
@@ -22,6 +23,8 @@ from engine.memory.engine_view import drop_result_parts, eviction_order, priorit
 from engine.memory.probe import MB, MemoryProbe
 from engine.memory.status import EvictionRecord
 from engine.priority import ProjectPriority
+
+logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
 TRIGGERS = ("auto", "key", "mcp", "api")
@@ -97,7 +100,15 @@ def evict_projects(
         entries, nbytes = drop_result_parts(project.drop_caches())
         unloaded = 0
         if getattr(project, "vector_index_loaded", False):
-            unloaded = int(project.unload_vectors() or 0)
+            try:
+                unloaded = int(project.unload_vectors() or 0)
+            except OSError as error:
+                # A full disk while one project saves must not stop the others' eviction.
+                logger.warning(
+                    "eviction: project %s kept its vectors, saving them failed: %s",
+                    project.name,
+                    error,
+                )
         if entries or nbytes or unloaded:
             evicted_names.append(project.name)
             evicted_entries += entries + (1 if unloaded else 0)

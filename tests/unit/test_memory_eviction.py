@@ -113,3 +113,21 @@ def test_module_function_uses_the_default_manager(engine, fake_probe):
         set_memory_manager(None)
     assert result.evicted_projects == ["low-old"]
     assert EvictionManager().records()[-1].evicted_projects == ("low-old",)
+
+
+def test_a_full_disk_while_one_project_saves_does_not_stop_the_eviction(engine, fake_probe):
+    import errno
+
+    failing = engine.projects["low-old"]
+
+    def save_fails() -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    failing.unload_vectors = save_fails
+    result = evict_projects(
+        engine.list(), fake_probe, target_mb=10_000, priority_threshold=P.MEDIUM
+    )
+    assert result.evicted_projects == ["low-old", "low-new", "medium"]
+    assert len(failing.loaded_files) == 0 and failing.vector_index_loaded
+    assert not engine.projects["medium"].vector_index_loaded
+    assert EvictionManager().get_history()[-1]["evicted_projects"] == result.evicted_projects
