@@ -77,8 +77,6 @@ def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallbac
             log.warning("%s: not brought up to date: %s", project.name, error)
         else:
             project.persist()
-            if not project.vectors_dirty:
-                project.unload_vectors()  # saved: free it until a semantic search needs it
     _report(project, on_progress, _done_progress(project))
     project.ready.set()
 
