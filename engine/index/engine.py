@@ -398,16 +398,23 @@ class Engine:
             return SearchResponse((), mode, query, False, 0.0)
         all_cached = True
         per_project: list[tuple[SearchHit, ...]] = []
+        notes: list[str] = []
         for target in targets:
-            hits, cached = self._search_project(target, text, mode, limit, literal)
+            hits, cached = self._search_project(target, text, mode, limit, literal, notes)
             all_cached = all_cached and cached
             per_project.append(hits)
         hits = per_project[0] if len(per_project) == 1 else _merge(per_project, limit)
         duration_ms = (time.perf_counter() - started) * 1000.0
-        return SearchResponse(tuple(hits), mode, query, all_cached, duration_ms)
+        return SearchResponse(tuple(hits), mode, query, all_cached, duration_ms, tuple(notes))
 
     def _search_project(
-        self, project: Project, text: str, mode: str, limit: int, literal: bool
+        self,
+        project: Project,
+        text: str,
+        mode: str,
+        limit: int,
+        literal: bool,
+        notes: list[str] | None = None,
     ) -> tuple[tuple[SearchHit, ...], bool]:
         project.touch()
         key = QueryKey(text, mode, project.name, limit, literal)
@@ -422,7 +429,13 @@ class Engine:
         else:
             hits = searcher.hybrid_hits(project, text, limit, literal)
         result = tuple(hits)
-        # Results from a project still indexing, or computed across an update, are not kept.
+        degraded = mode != "fulltext" and bool(project.semantic_note)
+        if degraded and notes is not None:
+            notes.append(project.semantic_note)
+        # Results from a project still indexing, or computed across an update, are not kept;
+        # nor is a degraded or empty semantic answer (it would hide a later, working one).
+        if degraded or (mode == "semantic" and not result):
+            return result, False
         if project.ready.is_set() and project.generation == generation:
             project.query_cache.put(key, result)
         return result, False

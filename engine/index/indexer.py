@@ -31,7 +31,7 @@ from engine.index.manifest import (
 )
 from engine.index.project import Project
 from engine.index.results import IndexProgress
-from engine.index.vectors import VectorIndex, VectorIndexError
+from engine.index.vectors import VectorIndex
 from engine.index.walker import (
     MAX_FILE_BYTES,
     SKIP_BINARY,
@@ -58,15 +58,9 @@ def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallbac
         project.fulltext = _open_fulltext(project, heap_bytes)
         # A full-text index created just now holds nothing the manifest could describe.
         manifest = None if project.fulltext.created else _load_manifest(project)
+        # Lazy vectors: opening an indexed project does not load its vector index; the first
+        # semantic or hybrid search does (Project.load_vectors, through a reservation).
         vectors = None
-        if manifest is not None:
-            try:
-                vectors = VectorIndex.load(
-                    project.index_dir, project.embedder.dim, project.embedder.name
-                )
-            except VectorIndexError as error:
-                log.warning("%s: rebuilding the index: %s", project.name, error)
-                manifest = None
         if manifest is None:
             with project.fulltext.batch() as batch:
                 batch.clear()

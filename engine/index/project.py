@@ -66,6 +66,11 @@ class Project:
         self.fulltext: FullTextIndex | None = None
         self.manifest: Manifest | None = None
         self._vectors: VectorIndex | None = None
+        # The reservation interface (engine.memory.reservations); None grants everything.
+        self.reserver = None
+        self._vector_grant = None
+        # Why the last semantic load was refused ("" when it was not).
+        self.semantic_note = ""
         self.vectors_dirty = False
         # Files changed while the vector index was unloaded; embedded again when it is loaded.
         self.pending_vector_paths: set[str] = set()
@@ -165,6 +170,36 @@ class Project:
         """Install a vector index (the indexer's job)."""
         with self.lock:
             self._vectors = vectors
+            if vectors is None:
+                self._release_vector_grant()
+
+    def _release_vector_grant(self) -> None:
+        grant, self._vector_grant = self._vector_grant, None
+        if grant is not None:
+            grant.release()
+
+    def _reserve_vectors(self) -> bool:
+        """Reserve what loading the saved vector index will hold; False (with
+        `semantic_note` set) if the reservation is refused."""
+        from engine.memory.reservations import Purpose, ReservationRefused, get_default_reserver
+
+        count = VectorIndex.saved_count(self.index_dir)
+        files = len(self.manifest.files) if self.manifest is not None else 0
+        if count is None:  # to be rebuilt: about one chunk per 40 lines, say 8 per file
+            count = files * 8
+        nbytes = VectorIndex.load_bytes_estimate(count, self.embedder.dim, n_paths=files)
+        reserver = self.reserver if self.reserver is not None else get_default_reserver()
+        try:
+            self._vector_grant = reserver.reserve(
+                nbytes, Purpose.VECTOR_INDEX, self.priority, self.name
+            )
+        except ReservationRefused as error:
+            reason = str(error) or f"{nbytes} bytes not granted"
+            self.semantic_note = f"semantic unavailable for {self.name}: {reason}"
+            log.info("%s", self.semantic_note)
+            return False
+        self.semantic_note = ""
+        return True
 
     def unload_vectors(self) -> int:
         """Save the vector index if it changed, then drop it; returns the bytes released."""
@@ -176,6 +211,7 @@ class Project:
             if self.vectors_dirty:
                 self.persist()
             self._vectors = None
+            self._release_vector_grant()
             return released
 
     def load_vectors(self) -> bool:
@@ -185,6 +221,8 @@ class Project:
         with self.lock:
             if self._vectors is not None or self.closed:
                 return self._vectors is not None
+            if not self._reserve_vectors():
+                return False
             try:
                 self._vectors = VectorIndex.load(
                     self.index_dir, self.embedder.dim, self.embedder.name
@@ -193,6 +231,9 @@ class Project:
                 log.warning("%s: vector index rebuilt: %s", self.name, error)
                 self._vectors = indexer.rebuild_vectors(self)
                 return True
+            finally:
+                # Loaded: RSS holds the bytes now, so the reservation is realised.
+                self._release_vector_grant()
             if self.pending_vector_paths:
                 indexer.embed_paths(self, sorted(self.pending_vector_paths))
                 self.pending_vector_paths.clear()

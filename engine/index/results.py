@@ -75,6 +75,8 @@ class SearchResponse:
     query: str
     from_cache: bool
     duration_ms: float
+    # One line per degraded part, e.g. "semantic unavailable for <project>: <reason>".
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

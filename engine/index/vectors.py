@@ -1,13 +1,25 @@
-"""The semantic index: hnswlib (cosine) over chunk vectors, saved with a sha256 sidecar.
+"""The semantic index: float16 chunk vectors in one numpy array, searched exactly, with an
+hnswlib graph only above `HNSW_THRESHOLD` live chunks.
 
-A file's chunks are replaced as a unit: its old labels are marked deleted (their slots reused
-by later inserts) and new labels added. The sidecar JSON holds the chunk table and the hash
-of the hnswlib file; a file whose hash does not match is never handed to hnswlib.
+Memory layout (no per-chunk Python objects): a (capacity, dim) float16 matrix, three int32
+arrays (path id, first line, last line) and a path table (one str per *file*). A file's chunks
+are contiguous rows; replacing a file marks its old rows dead (path id -1) and appends. Dead
+rows are compacted away by `trim_capacity` and on save.
+
+On disk: `vectors.f16.npy` (the live rows), `vectors.chunks.npy` (int32, N x 3) and the sidecar
+`vectors.meta.json` (embedder, dim, count, the path list once, the sha256 of both arrays). No
+pickle: arrays are read with `allow_pickle=False` after their hash is checked. The sidecar of the
+first version (`vectors.json`, every path repeated per chunk) and its `vectors.hnsw` are set aside
+when met, and the caller rebuilds.
+
+The hnswlib graph is not saved: it is rebuilt (both cores, native code) on the first query of an
+index big enough to need it. Measurements and reasoning: docs/memory.md, "Vector store".
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import sys
@@ -17,42 +29,63 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from engine.atomic import atomic_write_text, ensure_private_dir
+from engine.atomic import atomic_write_bytes, atomic_write_text, ensure_private_dir, set_aside
 
-VECTORS_FILE = "vectors.hnsw"
-VECTORS_META_FILE = "vectors.json"
-_META_VERSION = 1
-_M = 16
-_EF_CONSTRUCTION = 64
-_EF_SEARCH = 64
+VECTORS_FILE = "vectors.f16.npy"
+CHUNKS_FILE = "vectors.chunks.npy"
+VECTORS_META_FILE = "vectors.meta.json"
+LEGACY_FILES = ("vectors.json", "vectors.hnsw")
+_META_VERSION = 2
 _INITIAL_CAPACITY = 1024
+# Exact search costs ~N*dim multiply-adds per query (~0.1 s at 400k x 256 on this machine):
+# below this many live chunks it is fast enough and always right. Above it, hnswlib.
+HNSW_THRESHOLD = 400_000
+# hnswlib parameters tuned for recall@10 >= 0.99 against exact search (tests/unit).
+HNSW_M = 24
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 256
+_EXACT_BLOCK_ROWS = 65_536
 
 
 class VectorIndexError(ValueError):
     """A saved vector index that cannot be used (missing, corrupt, or for another embedder)."""
 
 
+def hnsw_bytes_estimate(count: int, dim: int, m: int = HNSW_M) -> int:
+    """Estimated bytes of an hnswlib graph of `count` float32 vectors (its layout: level 0 with
+    2*M links, vectors and labels; upper levels; one mutex per element; the label map)."""
+    level0 = (2 * m * 4 + 4) + dim * 4 + 8
+    per_element = level0 + 40 + 8 + 4 + 32  # + mutex, link-list pointer, level, label map
+    upper_links = (m * 4 + 4) // max(1, m - 1)
+    return count * (per_element + upper_links)
+
+
 class VectorIndex:
     """Chunk vectors of one project, keyed by file; thread-safe."""
 
-    def __init__(self, dim: int, embedder_name: str, capacity: int = _INITIAL_CAPACITY) -> None:
-        self.dim = dim
+    def __init__(
+        self,
+        dim: int,
+        embedder_name: str,
+        capacity: int = _INITIAL_CAPACITY,
+        hnsw_threshold: int = HNSW_THRESHOLD,
+    ) -> None:
+        self.dim = int(dim)
         self.embedder_name = embedder_name
+        self.hnsw_threshold = int(hnsw_threshold)
         self._lock = threading.RLock()
-        self._index = hnswlib.Index(space="cosine", dim=dim)
-        self._index.init_index(
-            max_elements=max(16, capacity),
-            M=_M,
-            ef_construction=_EF_CONSTRUCTION,
-            allow_replace_deleted=True,
-        )
-        self._index.set_ef(_EF_SEARCH)
-        self._index.set_num_threads(1)
-        # label -> (path, start line, end line); labels only grow, slots are reused.
-        self._chunks: dict[int, tuple[str, int, int]] = {}
-        self._labels_by_path: dict[str, list[int]] = {}
-        self._next_label = 0
-        self._deleted = 0
+        capacity = max(16, int(capacity))
+        self._vectors = np.zeros((capacity, self.dim), dtype=np.float16)
+        self._path_ids = np.full(capacity, -1, dtype=np.int32)
+        self._starts = np.zeros(capacity, dtype=np.int32)
+        self._ends = np.zeros(capacity, dtype=np.int32)
+        self._size = 0  # rows used (live and dead)
+        self._live = 0
+        self._paths: list[str | None] = []
+        self._path_ids_by_name: dict[str, int] = {}
+        self._rows_of: dict[int, tuple[int, int]] = {}  # path id -> (first row, row count)
+        self._free_path_ids: list[int] = []
+        self._hnsw: hnswlib.Index | None = None
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -60,156 +93,345 @@ class VectorIndex:
         """Make `spans` (with their `vectors`) the chunks of `path`, dropping the old ones."""
         with self._lock:
             self.remove_file(path)
-            if not spans:
-                return
             count = len(spans)
-            live = len(self._chunks)
-            capacity = self._index.get_max_elements()
-            if live + count > capacity:
-                self._index.resize_index(max(live + count, capacity * 2))
-            labels = np.arange(self._next_label, self._next_label + count, dtype=np.int64)
-            self._next_label += count
-            reuse = min(self._deleted, count)
-            if reuse:
-                self._index.add_items(vectors[:reuse], labels[:reuse], replace_deleted=True)
-                self._deleted -= reuse
-            if reuse < count:
-                self._index.add_items(vectors[reuse:], labels[reuse:])
-            interned = sys.intern(path)
-            for label, (start, end) in zip(labels.tolist(), spans, strict=True):
-                self._chunks[label] = (interned, start, end)
-            self._labels_by_path[interned] = labels.tolist()
+            if not count:
+                return
+            vectors = np.asarray(vectors, dtype=np.float32).reshape(count, self.dim)
+            self._ensure_capacity(count)
+            path_id = self._path_id(path)
+            first = self._size
+            rows = slice(first, first + count)
+            self._vectors[rows] = vectors
+            self._path_ids[rows] = path_id
+            spans_array = np.asarray(spans, dtype=np.int32).reshape(count, 2)
+            self._starts[rows] = spans_array[:, 0]
+            self._ends[rows] = spans_array[:, 1]
+            self._rows_of[path_id] = (first, count)
+            self._size += count
+            self._live += count
+            if self._hnsw is not None:
+                self._hnsw_add(first, first + count)
 
     def remove_file(self, path: str) -> int:
         """Drop every chunk of `path`; returns how many there were."""
         with self._lock:
-            labels = self._labels_by_path.pop(path, [])
-            for label in labels:
-                self._index.mark_deleted(label)
-                del self._chunks[label]
-            self._deleted += len(labels)
-            return len(labels)
+            path_id = self._path_ids_by_name.pop(path, None)
+            if path_id is None:
+                return 0
+            first, count = self._rows_of.pop(path_id, (0, 0))
+            self._path_ids[first : first + count] = -1
+            if self._hnsw is not None:
+                for row in range(first, first + count):
+                    self._hnsw.mark_deleted(row)
+            self._paths[path_id] = None
+            self._free_path_ids.append(path_id)
+            self._live -= count
+            return count
 
     def trim_capacity(self, headroom: float = 0.1) -> None:
-        """Shrink the pre-allocated slots to what is used plus `headroom` (after a build, when
-        doubling may have left up to half of them empty)."""
+        """Drop dead rows and shrink the arrays to the live rows plus `headroom`."""
         with self._lock:
-            used = self._index.get_current_count()
-            wanted = max(_INITIAL_CAPACITY, int(used * (1.0 + headroom)))
-            if wanted < self._index.get_max_elements():
-                self._index.resize_index(wanted)
+            self._compact(max(_INITIAL_CAPACITY, int(self._live * (1.0 + headroom))))
+
+    def _path_id(self, path: str) -> int:
+        interned = sys.intern(path)
+        if self._free_path_ids:
+            path_id = self._free_path_ids.pop()
+            self._paths[path_id] = interned
+        else:
+            path_id = len(self._paths)
+            self._paths.append(interned)
+        self._path_ids_by_name[interned] = path_id
+        return path_id
+
+    def _ensure_capacity(self, count: int) -> None:
+        capacity = len(self._path_ids)
+        if self._size + count <= capacity:
+            return
+        if self._size - self._live > self._size // 4:
+            self._compact(capacity)  # reclaim dead rows before growing
+            if self._size + count <= len(self._path_ids):
+                return
+        self._resize(max(self._size + count, capacity * 2))
+
+    def _resize(self, capacity: int) -> None:
+        size = self._size
+        vectors = np.zeros((capacity, self.dim), dtype=np.float16)
+        vectors[:size] = self._vectors[:size]
+        path_ids = np.full(capacity, -1, dtype=np.int32)
+        path_ids[:size] = self._path_ids[:size]
+        starts = np.zeros(capacity, dtype=np.int32)
+        starts[:size] = self._starts[:size]
+        ends = np.zeros(capacity, dtype=np.int32)
+        ends[:size] = self._ends[:size]
+        self._vectors, self._path_ids, self._starts, self._ends = vectors, path_ids, starts, ends
+        if self._hnsw is not None and capacity > self._hnsw.get_max_elements():
+            self._hnsw.resize_index(capacity)
+
+    def _compact(self, capacity: int) -> None:
+        """Keep only live rows (in order), re-numbering rows; the hnswlib graph is dropped."""
+        live = np.flatnonzero(self._path_ids[: self._size] >= 0)
+        capacity = max(capacity, len(live), 16)
+        vectors = np.zeros((capacity, self.dim), dtype=np.float16)
+        vectors[: len(live)] = self._vectors[live]
+        path_ids = np.full(capacity, -1, dtype=np.int32)
+        path_ids[: len(live)] = self._path_ids[live]
+        starts = np.zeros(capacity, dtype=np.int32)
+        starts[: len(live)] = self._starts[live]
+        ends = np.zeros(capacity, dtype=np.int32)
+        ends[: len(live)] = self._ends[live]
+        self._vectors, self._path_ids, self._starts, self._ends = vectors, path_ids, starts, ends
+        self._size = self._live = len(live)
+        self._rows_of = _rows_by_path(path_ids[: self._size])
+        self._hnsw = None
 
     # -- queries ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._chunks)
+        return self._live
 
     def paths(self) -> list[str]:
         """Files that have chunks in the index."""
         with self._lock:
-            return list(self._labels_by_path)
+            return list(self._path_ids_by_name)
+
+    @property
+    def uses_hnsw(self) -> bool:
+        """Whether queries go through hnswlib (the index is above `hnsw_threshold`)."""
+        return self._live > self.hnsw_threshold
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, int, int, float]]:
-        """Up to `k` nearest chunks as (path, start, end, similarity), best first."""
+        """Up to `k` nearest chunks as (path, start, end, cosine similarity), best first."""
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(vector))
         with self._lock:
-            k = min(k, len(self._chunks))
-            if k <= 0 or not np.any(vector):
+            k = min(int(k), self._live)
+            if k <= 0 or norm == 0.0 or vector.shape[0] != self.dim:
                 return []
-            while k > 0:
-                try:
-                    labels, distances = self._index.knn_query(vector, k=k)
-                    break
-                except RuntimeError:
-                    # Too few reachable live elements for k (deleted ones crowd the graph).
-                    k //= 2
+            vector = vector / norm
+            if self.uses_hnsw:
+                rows, sims = self._query_hnsw(vector, k)
             else:
-                return []
+                rows, sims = self.exact_rows(vector, k)
             results = []
-            for label, distance in zip(labels[0].tolist(), distances[0].tolist(), strict=True):
-                chunk = self._chunks.get(label)
-                if chunk is not None:
-                    results.append((chunk[0], chunk[1], chunk[2], 1.0 - float(distance)))
+            for row, similarity in zip(rows.tolist(), sims.tolist(), strict=True):
+                path_id = int(self._path_ids[row])
+                if path_id >= 0:
+                    results.append(
+                        (
+                            self._paths[path_id],
+                            int(self._starts[row]),
+                            int(self._ends[row]),
+                            float(similarity),
+                        )
+                    )
             return results
 
-    def memory_bytes(self) -> int:
-        """Bytes held, computed from hnswlib's layout (level 0, upper links, locks, label map)."""
+    def exact_rows(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k rows by cosine (vectors are unit length) and their similarities."""
         with self._lock:
-            capacity = self._index.get_max_elements()
-            count = self._index.get_current_count()
-            level0_per_element = (2 * _M * 4 + 4) + self.dim * 4 + 8
-            per_slot = level0_per_element + 40 + 8 + 4  # + mutex, link-list pointer, level
-            upper_links = count * (_M * 4 + 4) // (_M - 1)
-            label_map = count * 32 + self._deleted * 32
-            python_table = sys.getsizeof(self._chunks) + len(self._chunks) * 120
-            return capacity * per_slot + upper_links + label_map + python_table
+            size = self._size
+            sims = np.empty(size, dtype=np.float32)
+            for first in range(0, size, _EXACT_BLOCK_ROWS):
+                block = self._vectors[first : first + _EXACT_BLOCK_ROWS][: size - first]
+                sims[first : first + len(block)] = block.astype(np.float32) @ vector
+            sims[self._path_ids[:size] < 0] = -np.inf
+            k = min(k, size)
+            top = np.argpartition(-sims, k - 1)[:k] if k < size else np.arange(size)
+            top = top[np.argsort(-sims[top], kind="stable")]
+            top = top[np.isfinite(sims[top])]
+            return top, sims[top]
+
+    def _query_hnsw(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._hnsw is None:
+            self._build_hnsw()
+        index = self._hnsw
+        index.set_ef(max(HNSW_EF_SEARCH, 2 * k))
+        while k > 0:
+            try:
+                labels, distances = index.knn_query(vector, k=k)
+                return labels[0].astype(np.int64), 1.0 - distances[0]
+            except RuntimeError:
+                k //= 2  # too few reachable live elements for k
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+
+    def _build_hnsw(self) -> None:
+        index = hnswlib.Index(space="ip", dim=self.dim)
+        index.init_index(
+            max_elements=max(16, len(self._path_ids)),
+            M=HNSW_M,
+            ef_construction=HNSW_EF_CONSTRUCTION,
+        )
+        index.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        self._hnsw = index
+        self._hnsw_add(0, self._size)
+
+    def _hnsw_add(self, first: int, stop: int) -> None:
+        for start in range(first, stop, _EXACT_BLOCK_ROWS):
+            end = min(stop, start + _EXACT_BLOCK_ROWS)
+            rows = np.arange(start, end)
+            rows = rows[self._path_ids[start:end] >= 0]
+            if len(rows):
+                self._hnsw.add_items(self._vectors[rows].astype(np.float32), rows)
+
+    def memory_bytes(self) -> int:
+        """Bytes held: the arrays' `nbytes` and the path table measured, plus the hnswlib graph
+        (estimated from its layout) when one is built."""
+        with self._lock:
+            arrays = (
+                self._vectors.nbytes
+                + self._path_ids.nbytes
+                + self._starts.nbytes
+                + self._ends.nbytes
+            )
+            table = sys.getsizeof(self._paths) + sys.getsizeof(self._path_ids_by_name)
+            table += sys.getsizeof(self._rows_of) + len(self._rows_of) * 72
+            table += sum(sys.getsizeof(path) for path in self._paths if path is not None)
+            graph = 0
+            if self._hnsw is not None:
+                graph = hnsw_bytes_estimate(self._hnsw.get_max_elements(), self.dim)
+            return arrays + table + graph
+
+    @property
+    def memory_bytes_estimated(self) -> bool:
+        """True when `memory_bytes` includes the (estimated) hnswlib graph."""
+        return self._hnsw is not None
 
     # -- persistence ------------------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
-        """Write the hnswlib file then its sidecar (hash, chunk table), both atomically."""
+        """Write the two arrays (live rows only) then the sidecar with their hashes."""
         directory = ensure_private_dir(Path(directory))
-        target = directory / VECTORS_FILE
-        temp = directory / f".{VECTORS_FILE}.tmp"
         with self._lock:
-            self._index.save_index(str(temp))
-            meta = {
-                "version": _META_VERSION,
-                "embedder": self.embedder_name,
-                "dim": self.dim,
-                "next_label": self._next_label,
-                "deleted": self._deleted,
-                "chunks": [[label, *chunk] for label, chunk in self._chunks.items()],
-            }
-        os.chmod(temp, 0o600)
-        meta["sha256"] = _sha256(temp)
-        os.replace(temp, target)
+            live = np.flatnonzero(self._path_ids[: self._size] >= 0)
+            old_ids = self._path_ids[live]
+            used = np.unique(old_ids)
+            remap = np.full(max(1, len(self._paths)), -1, dtype=np.int32)
+            remap[used] = np.arange(len(used), dtype=np.int32)
+            chunks = np.stack([remap[old_ids], self._starts[live], self._ends[live]], axis=1)
+            vector_bytes = _npy_bytes(self._vectors[live])
+            chunk_bytes = _npy_bytes(chunks.astype(np.int32))
+            paths = [self._paths[path_id] for path_id in used.tolist()]
+        atomic_write_bytes(directory / VECTORS_FILE, vector_bytes)
+        atomic_write_bytes(directory / CHUNKS_FILE, chunk_bytes)
+        meta = {
+            "version": _META_VERSION,
+            "embedder": self.embedder_name,
+            "dim": self.dim,
+            "count": int(len(live)),
+            "vectors_sha256": hashlib.sha256(vector_bytes).hexdigest(),
+            "chunks_sha256": hashlib.sha256(chunk_bytes).hexdigest(),
+            "paths": paths,
+        }
         atomic_write_text(directory / VECTORS_META_FILE, json.dumps(meta, separators=(",", ":")))
+        for legacy in LEGACY_FILES:
+            (directory / legacy).unlink(missing_ok=True)
+
+    @staticmethod
+    def saved_count(directory: Path) -> int | None:
+        """Chunks in the saved index (from the sidecar only), or None if there is none."""
+        try:
+            meta = _read_meta(Path(directory) / VECTORS_META_FILE)
+        except VectorIndexError:
+            return None
+        return meta["count"]
+
+    @staticmethod
+    def load_bytes_estimate(
+        count: int, dim: int, hnsw_threshold: int = HNSW_THRESHOLD, n_paths: int = 0
+    ) -> int:
+        """Bytes a loaded index of `count` chunks will hold (what to reserve before loading)."""
+        capacity = max(_INITIAL_CAPACITY, int(count * 1.1))
+        arrays = capacity * (dim * 2 + 12)
+        graph = hnsw_bytes_estimate(capacity, dim) if count > hnsw_threshold else 0
+        return arrays + graph + n_paths * 200 + count * 16  # + transient int arrays
 
     @classmethod
-    def load(cls, directory: Path, dim: int, embedder_name: str) -> VectorIndex:
-        """Load a saved index; raises `VectorIndexError` on any mismatch, before hnswlib reads."""
+    def load(
+        cls,
+        directory: Path,
+        dim: int,
+        embedder_name: str,
+        hnsw_threshold: int = HNSW_THRESHOLD,
+    ) -> VectorIndex:
+        """Load a saved index; raises `VectorIndexError` on any mismatch or damage (a legacy or
+        damaged file is set aside first, so the rebuilt index replaces it)."""
         directory = Path(directory)
-        meta = _read_meta(directory / VECTORS_META_FILE)
+        meta_path = directory / VECTORS_META_FILE
+        legacy = [directory / name for name in LEGACY_FILES if (directory / name).exists()]
+        if legacy and not meta_path.exists():
+            for path in legacy:
+                set_aside(path, "legacy")
+            raise VectorIndexError(f"{directory}: a version 1 vector index: rebuilt compactly")
+        meta = _read_meta(meta_path)
         if meta["embedder"] != embedder_name or meta["dim"] != dim:
             raise VectorIndexError(
                 f"{directory}: saved for embedder {meta['embedder']!r} (dim {meta['dim']}), "
                 f"not {embedder_name!r} (dim {dim})"
             )
-        data_path = directory / VECTORS_FILE
         try:
-            digest = _sha256(data_path)
-        except OSError as error:
-            raise VectorIndexError(f"{data_path}: cannot be read: {error}") from None
-        if digest != meta["sha256"]:
-            raise VectorIndexError(f"{data_path}: sha256 does not match {VECTORS_META_FILE}")
-        self = cls.__new__(cls)
-        self.dim = dim
-        self.embedder_name = embedder_name
-        self._lock = threading.RLock()
-        self._index = hnswlib.Index(space="cosine", dim=dim)
-        try:
-            self._index.load_index(str(data_path), allow_replace_deleted=True)
-        except (RuntimeError, ValueError, MemoryError) as error:
-            raise VectorIndexError(f"{data_path}: hnswlib cannot load it: {error}") from None
-        self._index.set_ef(_EF_SEARCH)
-        self._index.set_num_threads(1)
-        self._chunks = {}
-        self._labels_by_path = {}
-        for label, path, start, end in meta["chunks"]:
-            interned = sys.intern(path)
-            self._chunks[label] = (interned, start, end)
-            self._labels_by_path.setdefault(interned, []).append(label)
-        self._next_label = meta["next_label"]
-        self._deleted = meta["deleted"]
+            vectors = _read_array(directory / VECTORS_FILE, meta["vectors_sha256"])
+            chunks = _read_array(directory / CHUNKS_FILE, meta["chunks_sha256"])
+            count = meta["count"]
+            n_paths = len(meta["paths"])
+            if (
+                vectors.dtype != np.float16
+                or vectors.shape != (count, dim)
+                or chunks.dtype != np.int32
+                or chunks.shape != (count, 3)
+                or (count and (chunks[:, 0].min() < 0 or chunks[:, 0].max() >= n_paths))
+            ):
+                raise VectorIndexError(f"{directory}: vector arrays do not match their sidecar")
+        except VectorIndexError:
+            for name in (VECTORS_META_FILE, VECTORS_FILE, CHUNKS_FILE):
+                if (directory / name).exists():
+                    set_aside(directory / name, "corrupt")
+            raise
+        self = cls(dim, embedder_name, capacity=max(_INITIAL_CAPACITY, int(count * 1.1)))
+        self.hnsw_threshold = int(hnsw_threshold)
+        self._vectors[:count] = vectors
+        self._path_ids[:count] = chunks[:, 0]
+        self._starts[:count] = chunks[:, 1]
+        self._ends[:count] = chunks[:, 2]
+        self._size = self._live = count
+        self._paths = [sys.intern(path) for path in meta["paths"]]
+        self._path_ids_by_name = {path: number for number, path in enumerate(self._paths)}
+        self._rows_of = _rows_by_path(self._path_ids[:count])
+        if len(self._rows_of) != n_paths or len(self._path_ids_by_name) != n_paths:
+            raise VectorIndexError(f"{directory}: a file's chunks are not contiguous")
         return self
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _rows_by_path(path_ids: np.ndarray) -> dict[int, tuple[int, int]]:
+    """path id -> (first row, count) for rows where each path's chunks are contiguous."""
+    if not len(path_ids):
+        return {}
+    edges = np.flatnonzero(np.diff(path_ids)) + 1
+    firsts = np.concatenate([[0], edges])
+    counts = np.diff(np.concatenate([firsts, [len(path_ids)]]))
+    return {
+        int(path_ids[first]): (int(first), int(count))
+        for first, count in zip(firsts.tolist(), counts.tolist(), strict=True)
+    }
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _read_array(path: Path, sha256: str) -> np.ndarray:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise VectorIndexError(f"{path}: cannot be read: {error}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise VectorIndexError(f"{path}: sha256 does not match {VECTORS_META_FILE}")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise VectorIndexError(f"{path}: not a numpy array: {error}") from None
 
 
 def _read_meta(path: Path) -> dict:
@@ -217,22 +439,21 @@ def _read_meta(path: Path) -> dict:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise VectorIndexError(f"{path}: cannot be read: {error}") from None
-    expected = {"version": int, "embedder": str, "dim": int, "next_label": int, "deleted": int}
+    expected = {
+        "version": int,
+        "embedder": str,
+        "dim": int,
+        "count": int,
+        "vectors_sha256": str,
+        "chunks_sha256": str,
+        "paths": list,
+    }
     if not isinstance(meta, dict) or meta.get("version") != _META_VERSION:
         raise VectorIndexError(f"{path}: not a version {_META_VERSION} vector sidecar")
     for key, kind in expected.items():
-        if not isinstance(meta.get(key), kind):
+        value = meta.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
             raise VectorIndexError(f"{path}: key {key!r} is missing or of the wrong type")
-    if not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("chunks"), list):
-        raise VectorIndexError(f"{path}: key 'sha256' or 'chunks' is missing or wrong")
-    for row in meta["chunks"]:
-        if not (
-            isinstance(row, list)
-            and len(row) == 4
-            and isinstance(row[0], int)
-            and isinstance(row[1], str)
-            and isinstance(row[2], int)
-            and isinstance(row[3], int)
-        ):
-            raise VectorIndexError(f"{path}: key 'chunks' holds a malformed row: {row!r}")
+    if meta["count"] < 0 or not all(isinstance(p, str) for p in meta["paths"]):
+        raise VectorIndexError(f"{path}: key 'count' or 'paths' holds a wrong value")
     return meta

@@ -107,4 +107,8 @@ def test_cli_reuses_the_index_on_disk(corpus, monkeypatch, tmp_leindex_home):
     assert {path: path.stat().st_mtime_ns for path in written} == written
     (corpus / "src" / "extra.py").write_text("extra_marker = 1\n")
     assert main(["search", "extra_marker"]) == 0
+    # Lazy vectors: a full-text run does not load (or rewrite) the vector index; the first
+    # semantic search embeds the changed file.
+    assert (index_dir / VECTORS_FILE).stat().st_mtime_ns == written[index_dir / VECTORS_FILE]
+    assert main(["search", "extra marker", "--mode", "semantic"]) == 0
     assert (index_dir / VECTORS_FILE).stat().st_mtime_ns != written[index_dir / VECTORS_FILE]

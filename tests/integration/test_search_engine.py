@@ -206,22 +206,79 @@ def test_tampered_vectors_are_rebuilt_not_loaded(tmp_leindex_home, corpus):
     with open(project.index_dir / VECTORS_FILE, "r+b") as handle:
         handle.seek(64)
         handle.write(b"\xff\xff\xff\xff")
-    engine, project, reindexed = reopen(tmp_leindex_home, corpus)
+    engine, project, _ = reopen(tmp_leindex_home, corpus)
     try:
-        assert reindexed == len(project.manifest.files)
+        assert not project.vector_index_loaded  # lazy: found at the first semantic search
         hits = engine.search("open an http connection", mode="semantic").hits
         assert hits[0].path == "src/http_client.py"
+        assert any(".corrupt." in p.name for p in project.index_dir.iterdir())
     finally:
         engine.close()
 
 
+def test_fulltext_search_never_loads_vectors(tmp_leindex_home, corpus):
+    engine, project, _ = reopen(tmp_leindex_home, corpus)
+    engine.close()
+    engine, project, _ = reopen(tmp_leindex_home, corpus)
+    try:
+        assert not project.vector_index_loaded  # opening does not load it
+        assert engine.search("MemoryTracker").hits
+        assert not project.vector_index_loaded and project.vector_bytes == 0
+        engine.search("memory tracker", mode="hybrid")
+        assert project.vector_index_loaded
+    finally:
+        engine.close()
+
+
+class _Refusing:
+    def reserve(self, nbytes, purpose, priority=None, project=None):
+        from engine.memory.reservations import ReservationRefused
+
+        raise ReservationRefused(f"{nbytes} bytes would exceed the budget")
+
+
+def test_refused_reservation_is_a_note_and_loads_nothing(tmp_leindex_home, corpus):
+    engine, project, _ = reopen(tmp_leindex_home, corpus)
+    try:
+        project.unload_vectors()
+        project.reserver = _Refusing()
+        response = engine.search("http connection", mode="semantic")
+        assert not project.vector_index_loaded and response.hits == ()
+        assert response.notes and response.notes[0].startswith(
+            f"semantic unavailable for {project.name}: "
+        )
+        assert len(project.query_cache) == 0  # a degraded answer is not cached
+        project.reserver = None
+        assert engine.search("http connection", mode="semantic").hits
+        assert project.vector_index_loaded
+    finally:
+        engine.close()
+
+
+def test_empty_semantic_answer_is_not_cached(engine, corpus):
+    project = engine.add_project(corpus)
+    response = engine.search("(){}", mode="semantic", literal=True)
+    assert response.hits == () and len(project.query_cache) == 0
+
+
+def test_needle_is_in_the_semantic_top_5(engine, corpus):
+    (corpus / "src" / "ledger.py").write_text(
+        "def zebrafish_quantum_ledger(entries):\n    return sorted(entries)\n"
+    )
+    engine.add_project(corpus)
+    hits = engine.search("quantum ledger for zebrafish", mode="semantic", limit=5).hits
+    assert "src/ledger.py" in [hit.path for hit in hits]
+
+
 def test_unload_and_reload_vectors(engine, corpus):
     project = engine.add_project(corpus)
+    assert engine.search("http connection", mode="semantic").hits
     before = project.index_bytes
     released = project.unload_vectors()
     assert released > 0 and not project.vector_index_loaded
     assert project.vector_bytes == 0 and project.index_bytes < before
-    assert engine.search("http connection", mode="semantic").hits[0].path == "src/http_client.py"
+    hits = engine.search("an http connection", mode="semantic").hits  # not a cached query
+    assert hits[0].path == "src/http_client.py"
     assert project.vector_index_loaded
 
 

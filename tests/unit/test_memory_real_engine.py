@@ -72,6 +72,8 @@ def test_spilled_query_cache_and_files_reload_with_the_same_answers(engine, mana
 def test_eviction_unloads_vectors_and_search_still_answers(engine, manager):
     answers = _warm(engine)
     low = engine.registry.get("low")
+    for name in ("low", "crit"):  # vectors load lazily, on the first semantic search
+        engine.search("alpha", mode="semantic", project=name)
     assert low.vector_index_loaded
     result = manager.evict(1000, ProjectPriority.HIGH, trigger="api")
     assert result.evicted_projects == ["low"]
