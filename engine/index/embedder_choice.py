@@ -236,7 +236,7 @@ def pull_model(name: str, home: Path, downloader: Downloader | None = None) -> P
 
 def embedder_for_name(name: str, home: Path, environ: Mapping[str, str] | None = None):
     """The embedder whose `name` is exactly `name`, if it is still available locally."""
-    if name.startswith("hashing-v1-"):
+    if name.startswith("hashing-v2-"):
         try:
             hashing = HashingEmbedder(int(name.rpartition("-")[2]))
         except ValueError:

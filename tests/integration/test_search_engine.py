@@ -232,9 +232,10 @@ def test_fulltext_search_never_loads_vectors(tmp_leindex_home, corpus):
 
 class _Refusing:
     def reserve(self, nbytes, purpose, priority=None, project=None):
-        from engine.memory.reservations import ReservationRefused
+        from engine.memory.reservations import ReservationRefused, ReservationRequest
 
-        raise ReservationRefused(f"{nbytes} bytes would exceed the budget")
+        request = ReservationRequest(nbytes, purpose, priority, project)
+        raise ReservationRefused(request, 0, "it would exceed the budget")
 
 
 def test_refused_reservation_is_a_note_and_loads_nothing(tmp_leindex_home, corpus):

@@ -125,7 +125,7 @@ def test_engine_indexes_and_searches_with_the_configured_model(tmp_path):
         hits = engine.search("zebrafish quantum ledger", mode="semantic", limit=1).hits
         assert hits and hits[0].path.endswith("zebra.py")
         project.persist()
-        meta = json.loads((project.index_dir / "vectors.json").read_text())
+        meta = json.loads((project.index_dir / "vectors.meta.json").read_text())
         assert meta["embedder"] == engine.embedder.name and meta["dim"] == DIM
     finally:
         engine.close()
