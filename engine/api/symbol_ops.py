@@ -12,27 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.api.errors import ApiError
-from engine.index import Project, UnknownProjectError, get_engine, searcher
+from engine.api.file_ops import resolve_project
+from engine.index import Project, get_engine, searcher
 
 # Upper bound on what one call returns (an agent pages by narrowing, not by scrolling).
 MAX_RESULTS = 500
 
 
 def _projects(project: str | None) -> list[Project]:
-    engine = get_engine()
     if project is None:
-        return engine.registry.list()
-    try:
-        return [engine.registry.get(project)]
-    except UnknownProjectError as error:
-        wanted = Path(str(project)).expanduser()
-        for candidate in engine.registry.list():
-            try:
-                if wanted.resolve() == Path(candidate.path).resolve():
-                    return [candidate]
-            except OSError:
-                continue
-        raise ApiError(str(error)) from None
+        return get_engine().registry.list()
+    return [resolve_project(project)]
 
 
 def _store(project: Project):
