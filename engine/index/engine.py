@@ -329,7 +329,7 @@ class Engine:
         watcher.start()
 
     def _apply_watched_changes(self, project: Project, rels: set[str], resync: bool) -> None:
-        with project.lock:
+        with project.indexing_lock:
             if resync:
                 indexer.sync(project)
             else:
@@ -353,6 +353,7 @@ class Engine:
             watcher = self._watchers.pop(project.name, None)
         if watcher is not None:
             watcher.stop()
+        project.closing = True
         with project.lock:
             try:
                 project.persist()

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from engine.atomic import set_aside
 from engine.index.chunker import chunk_lines
 from engine.index.fulltext import (
     FULLTEXT_DIR,
+    FullTextBatch,
     FullTextBusyError,
     FullTextIndex,
     FullTextOpenError,
@@ -30,7 +32,7 @@ from engine.index.manifest import (
     ManifestError,
 )
 from engine.index.project import Project
-from engine.index.results import IndexProgress
+from engine.index.results import STAGE_FULLTEXT, STAGE_SEMANTIC, IndexProgress
 from engine.index.vectors import VectorIndex
 from engine.index.walker import (
     MAX_FILE_BYTES,
@@ -41,37 +43,71 @@ from engine.index.walker import (
     read_source,
     walk_project,
 )
+from engine.memory.reservations import (
+    Grant,
+    Purpose,
+    ReservationRefused,
+    get_default_reserver,
+    unreserved,
+)
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
+StopCheck = Callable[[], bool]
 # Report progress at most this often (in files), so a big project does not flood the TUI.
 _PROGRESS_EVERY = 25
+# Batches: bounded working memory per commit, sized from the writer's arena.
+_MIN_BATCH_BYTES = 1 << 20
+_MAX_BATCH_BYTES = 32 << 20
+_MAX_BATCH_FILES = 2000
+# A batch holds a file's text about three times: bytes read, the decoded str, tantivy's copy.
+_TEXT_COPIES = 3
+# About one chunk per 1.5 KB of source (15-50 lines of ~40 bytes); for reservations only.
+_BYTES_PER_CHUNK_ESTIMATE = 1500
+_CHUNK_ROW_BYTES = 16
+# Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
+_PAUSE_FIRST_SECONDS = 0.25
+_PAUSE_MAX_STEP_SECONDS = 2.0
+_MAX_PAUSE_SECONDS = 60.0
 
 
-def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallback | None) -> None:
-    """Open the indexes on disk (or start fresh) and bring them up to date with the files."""
-    with project.lock:
+def open_project(
+    project: Project,
+    heap_bytes: int,
+    on_progress: ProgressCallback | None,
+    should_stop: StopCheck | None = None,
+) -> None:
+    """Open the indexes on disk (or start fresh) and bring them up to date with the files.
+
+    `project.lock` is held per batch, not for the whole run, so the memory manager can
+    unload this project's vectors between batches; `project.indexing_lock` keeps two
+    indexing runs of one project apart.
+    """
+    with project.indexing_lock:
         if project.ready.is_set():  # opened meanwhile by a concurrent call
             return
-        _report(project, on_progress, IndexProgress(phase="scanning"))
-        project.fulltext = _open_fulltext(project, heap_bytes)
-        # A full-text index created just now holds nothing the manifest could describe.
-        manifest = None if project.fulltext.created else _load_manifest(project)
-        # Lazy vectors: opening an indexed project does not load its vector index; the first
-        # semantic or hybrid search does (Project.load_vectors, through a reservation).
-        vectors = None
-        if manifest is None:
-            with project.fulltext.batch() as batch:
-                batch.clear()
-            manifest = Manifest(str(project.path), project.embedder.name)
-            vectors = VectorIndex(project.embedder.dim, project.embedder.name)
-            project.vectors_dirty = True
-        project.manifest = manifest
-        project.set_vectors(vectors)
+        with project.lock:
+            _report(project, on_progress, IndexProgress(phase="scanning"))
+            project.fulltext = _open_fulltext(project, heap_bytes)
+            # A full-text index created just now holds nothing the manifest could describe.
+            manifest = None if project.fulltext.created else _load_manifest(project)
+            # Lazy vectors: opening an indexed project does not load its vector index; the
+            # first semantic or hybrid search does (Project.load_vectors, via a reservation).
+            vectors = None
+            if manifest is None:
+                with project.fulltext.batch() as batch:
+                    batch.clear()
+                manifest = Manifest(str(project.path), project.embedder.name)
+                vectors = VectorIndex(project.embedder.dim, project.embedder.name)
+                project.vectors_dirty = True
+            project.manifest = manifest
+            project.set_vectors(vectors)
         try:
-            if sync(project, on_progress) and project.vectors is not None:
-                project.vectors.trim_capacity()
+            if sync(project, on_progress, should_stop):
+                with project.lock:
+                    if project.vectors is not None:
+                        project.vectors.trim_capacity()
         except FullTextBusyError as error:
             # Serve the index as it is; the manifest is left alone, so the next open syncs.
             log.warning("%s: not brought up to date: %s", project.name, error)
@@ -81,19 +117,24 @@ def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallbac
     project.ready.set()
 
 
-def sync(project: Project, on_progress: ProgressCallback | None = None) -> int:
+def sync(
+    project: Project,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> int:
     """Walk the project and re-index what differs from the manifest; returns files changed."""
-    report = walk_project(project.path, project.rules)
-    assert project.manifest is not None
-    changed, removed = project.manifest.changes(report.files)
-    project.skipped = dict(report.skipped)
-    apply_changes(project, changed, removed, on_progress)
-    return len(changed) + len(removed)
+    with project.indexing_lock:
+        report = walk_project(project.path, project.rules)
+        assert project.manifest is not None
+        changed, removed = project.manifest.changes(report.files)
+        project.skipped = dict(report.skipped)
+        apply_changes(project, changed, removed, on_progress, should_stop)
+        return len(changed) + len(removed)
 
 
 def update_paths(project: Project, rels: list[str]) -> int:
     """Re-index just these files (added, changed or deleted); returns how many were handled."""
-    with project.lock:
+    with project.indexing_lock:
         if project.manifest is None or project.closed:
             return 0
         changed, removed = [], []
@@ -128,71 +169,245 @@ def apply_changes(
     changed: list[FileEntry],
     removed: list[str],
     on_progress: ProgressCallback | None,
+    should_stop: StopCheck | None = None,
 ) -> None:
-    """Index `changed` and delete `removed`, in one tantivy commit, updating the manifest."""
-    manifest = project.manifest
-    assert manifest is not None and project.fulltext is not None
-    total = len(changed)
-    skipped: Counter[str] = Counter()
-    _report(project, on_progress, IndexProgress(0, total, 0, "indexing"))
+    """Index `changed` and delete `removed`: full-text first, in batches that are each
+    reserved and committed (searchable at once), then the vectors of what was indexed."""
+    assert project.manifest is not None and project.fulltext is not None
     if not changed and not removed:
+        _report(project, on_progress, IndexProgress(0, 0, 0, "indexing", stage=STAGE_FULLTEXT))
         return  # no empty commit: an unchanged project leaves its index files untouched
-    # If the batch fails, tantivy rolls back; the manifest must too, or the next save would
-    # record these files as indexed while full-text search has never seen them.
-    manifest_before = dict(manifest.files)
-    try:
-        done, bytes_done = _apply_batch(project, changed, removed, on_progress, skipped, total)
-    except BaseException:
-        manifest.files.clear()
-        manifest.files.update(manifest_before)
-        raise
-    for reason, count in skipped.items():
+    run = _Run(project, on_progress, should_stop, len(changed))
+    run.report(STAGE_FULLTEXT)
+    if removed:
+        with project.lock:
+            with project.fulltext.batch() as batch:
+                for rel in removed:
+                    batch.delete(rel)
+                    project.manifest.files.pop(rel, None)
+                    _remove_vectors(project, rel)
+            project.forget_files(removed)
+    indexed: list[FileEntry] = []
+    for entries in _batches(changed, run.batch_bytes):
+        if run.stopped():
+            break
+        indexed.extend(_fulltext_batch(run, entries))
+    for reason, count in run.skipped.items():
         project.skipped[reason] = project.skipped.get(reason, 0) + count
-    project.set_progress(IndexProgress(done, total, bytes_done, "indexing"))
-    if changed or removed:
-        project.forget_files([entry.rel for entry in changed] + removed)
+    run.start_stage(len(indexed))
+    run.report(STAGE_SEMANTIC)
+    for entries in _batches(indexed, run.batch_bytes):
+        if run.stopped():
+            break
+        _semantic_batch(run, entries)
+    project.set_progress(
+        IndexProgress(run.done, run.total, run.bytes_done, "indexing", stage=STAGE_SEMANTIC)
+    )
 
 
-def _apply_batch(
-    project: Project,
-    changed: list[FileEntry],
-    removed: list[str],
-    on_progress: ProgressCallback | None,
-    skipped: Counter[str],
-    total: int,
-) -> tuple[int, int]:
-    """Write one tantivy batch (committed on exit); return files and bytes done."""
-    manifest = project.manifest
-    done = bytes_done = 0
-    with project.fulltext.batch() as batch:
-        for rel in removed:
-            batch.delete(rel)
-            manifest.files.pop(rel, None)
-            _remove_vectors(project, rel)
-        for entry in changed:
-            if project.closed:
-                break
-            source = read_source(project.path / entry.rel, MAX_FILE_BYTES)
-            if source.text is None:
-                skipped[source.skip_reason or "unreadable"] += 1
-                batch.delete(entry.rel)
-                _remove_vectors(project, entry.rel)
-                if source.skip_reason in (SKIP_BINARY, SKIP_OVERSIZED):
-                    manifest.files[entry.rel] = FileState(
-                        entry.mtime_ns, entry.size, STATUS_SKIPPED
+class _Run:
+    """One indexing run's progress, stop check and reservations."""
+
+    def __init__(
+        self,
+        project: Project,
+        on_progress: ProgressCallback | None,
+        should_stop: StopCheck | None,
+        total: int,
+    ) -> None:
+        self.project = project
+        self.on_progress = on_progress
+        self.should_stop = should_stop
+        self.total = total
+        self.done = 0
+        self.bytes_done = 0
+        self.skipped: Counter[str] = Counter()
+        fulltext = project.fulltext
+        self.heap_bytes = fulltext.heap_bytes if fulltext is not None else 0
+        self.batch_bytes = batch_bytes_for(self.heap_bytes)
+        self._reported_at = 0
+
+    def start_stage(self, total: int) -> None:
+        self.total = total
+        self.done = self.bytes_done = self._reported_at = 0
+
+    def stopped(self) -> bool:
+        project = self.project
+        if project.closed or project.closing:
+            return True
+        return self.should_stop is not None and self.should_stop()
+
+    def report(self, stage: str, paused: str = "", force: bool = True) -> None:
+        if not force and self.done - self._reported_at < _PROGRESS_EVERY:
+            self.project.set_progress(self._progress(stage, paused))
+            return
+        self._reported_at = self.done
+        _report(self.project, self.on_progress, self._progress(stage, paused))
+
+    def _progress(self, stage: str, paused: str) -> IndexProgress:
+        return IndexProgress(
+            self.done, self.total, self.bytes_done, "indexing", stage=stage, paused=paused
+        )
+
+    def reserve(self, nbytes: int, purpose: Purpose, stage: str) -> Grant | None:
+        """A grant for `nbytes`, waiting (paused, visibly) while the budget has no room.
+
+        None if the run was stopped while waiting. After `_MAX_PAUSE_SECONDS` without room
+        it goes on without a grant and says so: a budget below the engine's floor must not
+        stall indexing for ever; the memory monitor remains the safety net.
+        """
+        project = self.project
+        reserver = project.reserver if project.reserver is not None else get_default_reserver()
+        waited = 0.0
+        delay = _PAUSE_FIRST_SECONDS
+        while True:
+            try:
+                grant = reserver.reserve(nbytes, purpose, project.priority, project.name)
+            except ReservationRefused as refusal:
+                if waited >= _MAX_PAUSE_SECONDS:
+                    log.warning(
+                        "%s: indexing goes on over the budget after %.0f s paused: %s",
+                        project.name,
+                        waited,
+                        refusal,
                     )
-                else:  # unreadable now; try again next time
-                    manifest.files.pop(entry.rel, None)
-            else:
-                project.lossy_files += source.lossy
-                batch.put(entry.rel, source.text)
-                _embed(project, entry.rel, source.text)
-                manifest.files[entry.rel] = FileState(entry.mtime_ns, entry.size, STATUS_INDEXED)
-            done += 1
-            bytes_done += entry.size
-            if on_progress is not None and done % _PROGRESS_EVERY == 0:
-                _report(project, on_progress, IndexProgress(done, total, bytes_done, "indexing"))
-    return done, bytes_done
+                    return unreserved(nbytes, purpose, project.priority, project.name)
+                if waited == 0:
+                    log.info("%s: indexing paused: %s", project.name, refusal)
+                self.report(stage, paused=refusal.reason)
+                if self._sleep(delay):
+                    return None
+                waited += delay
+                delay = min(delay * 2, _PAUSE_MAX_STEP_SECONDS)
+                continue
+            if waited:
+                log.info("%s: indexing resumed after %.1f s paused", project.name, waited)
+                self.report(stage)
+            return grant
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep, waking early when the run is stopped; True if it was."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stopped():
+                return True
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        return self.stopped()
+
+
+def batch_bytes_for(heap_bytes: int) -> int:
+    """Source bytes per batch: half the writer's arena (itself sized from the budget)."""
+    return max(_MIN_BATCH_BYTES, min(_MAX_BATCH_BYTES, heap_bytes // 2))
+
+
+def _batches(entries: list[FileEntry], max_bytes: int) -> Iterator[list[FileEntry]]:
+    """Consecutive runs of entries of at most `max_bytes` (a bigger file is alone)."""
+    batch: list[FileEntry] = []
+    size = 0
+    for entry in entries:
+        if batch and (size + entry.size > max_bytes or len(batch) >= _MAX_BATCH_FILES):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry.size
+    if batch:
+        yield batch
+
+
+def _fulltext_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
+    """Write one batch to tantivy (committed on exit); return the entries indexed."""
+    project = run.project
+    source_bytes = sum(entry.size for entry in entries)
+    grant = run.reserve(
+        run.heap_bytes + _TEXT_COPIES * source_bytes, Purpose.INDEX_BATCH, STAGE_FULLTEXT
+    )
+    if grant is None:
+        return []
+    indexed: list[FileEntry] = []
+    try:
+        with project.lock:
+            if project.closed or project.fulltext is None:
+                return []
+            manifest = project.manifest
+            # If the batch fails, tantivy rolls back; the manifest must too, or the next save
+            # would record these files as indexed while full-text search has never seen them.
+            manifest_before = {entry.rel: manifest.files.get(entry.rel) for entry in entries}
+            try:
+                with project.fulltext.batch() as batch:
+                    for entry in entries:
+                        if _put_fulltext(project, batch, entry, run.skipped):
+                            indexed.append(entry)
+                        run.done += 1
+                        run.bytes_done += entry.size
+            except BaseException:
+                for rel, state in manifest_before.items():
+                    if state is None:
+                        manifest.files.pop(rel, None)
+                    else:
+                        manifest.files[rel] = state
+                raise
+            project.forget_files([entry.rel for entry in entries])
+    finally:
+        grant.release()
+    run.report(STAGE_FULLTEXT, force=False)
+    return indexed
+
+
+def _put_fulltext(
+    project: Project, batch: FullTextBatch, entry: FileEntry, skipped: Counter[str]
+) -> bool:
+    """Index one file's text (its vectors follow later); False if it was skipped."""
+    manifest = project.manifest
+    source = read_source(project.path / entry.rel, MAX_FILE_BYTES)
+    if source.text is None:
+        skipped[source.skip_reason or "unreadable"] += 1
+        batch.delete(entry.rel)
+        _remove_vectors(project, entry.rel)
+        if project.vectors is not None:
+            project.pending_vector_paths.discard(entry.rel)
+        if source.skip_reason in (SKIP_BINARY, SKIP_OVERSIZED):
+            manifest.files[entry.rel] = FileState(entry.mtime_ns, entry.size, STATUS_SKIPPED)
+        else:  # unreadable now; try again next time
+            manifest.files.pop(entry.rel, None)
+        return False
+    project.lossy_files += source.lossy
+    batch.put(entry.rel, source.text)
+    manifest.files[entry.rel] = FileState(entry.mtime_ns, entry.size, STATUS_INDEXED)
+    # Until its vectors are written the file is pending: a save now keeps the old manifest.
+    project.pending_vector_paths.add(entry.rel)
+    return True
+
+
+def _semantic_batch(run: _Run, entries: list[FileEntry]) -> None:
+    """Embed one batch of files indexed in full-text (read again: the page cache has them)."""
+    project = run.project
+    source_bytes = sum(entry.size for entry in entries)
+    chunks_estimate = source_bytes // _BYTES_PER_CHUNK_ESTIMATE + len(entries)
+    dim = project.embedder.dim
+    # Texts, their chunks, float32 embeddings, and the float16 rows the vector index keeps.
+    nbytes = _TEXT_COPIES * source_bytes + chunks_estimate * (dim * 6 + _CHUNK_ROW_BYTES)
+    grant = run.reserve(nbytes, Purpose.INDEX_BATCH, STAGE_SEMANTIC)
+    if grant is None:
+        return
+    try:
+        with project.lock:
+            if project.closed or project.vectors is None:
+                return  # unloaded meanwhile: the files stay pending until the next load
+            for entry in entries:
+                if entry.rel not in project.pending_vector_paths:
+                    continue
+                state = project.manifest.files.get(entry.rel) if project.manifest else None
+                source = read_source(project.path / entry.rel) if state is not None else None
+                if source is None or source.text is None or state.status != STATUS_INDEXED:
+                    _remove_vectors(project, entry.rel)
+                else:
+                    _embed(project, entry.rel, source.text)
+                project.pending_vector_paths.discard(entry.rel)
+                run.done += 1
+                run.bytes_done += entry.size
+    finally:
+        grant.release()
+    run.report(STAGE_SEMANTIC, force=False)
 
 
 def _embed(project: Project, rel: str, text: str) -> None:

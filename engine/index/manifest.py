@@ -7,6 +7,7 @@ indexed again. It is data (JSON), validated key by key; a bad one means a rebuil
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,15 +54,24 @@ class Manifest:
         removed = [rel for rel in self.files if rel not in seen]
         return changed, removed
 
-    def save(self, path: Path) -> None:
-        """Write atomically (0600)."""
+    def save(self, path: Path, unsettled: Collection[str] = ()) -> None:
+        """Write atomically (0600).
+
+        `unsettled` are files whose vectors on disk are not up to date: each is recorded so
+        that the next open sees it as changed (re-indexed) or, if it is gone, as removed.
+        """
+        files = {
+            rel: [state.mtime_ns, state.size, state.status]
+            for rel, state in self.files.items()
+            if rel not in unsettled
+        }
+        for rel in unsettled:
+            files.setdefault(rel, [0, -1, STATUS_INDEXED])  # matches no file on disk
         document = {
             "version": MANIFEST_VERSION,
             "project_path": self.project_path,
             "embedder": self.embedder,
-            "files": {
-                rel: [state.mtime_ns, state.size, state.status] for rel, state in self.files.items()
-            },
+            "files": files,
         }
         atomic_write_text(path, json.dumps(document, separators=(",", ":")))
 

@@ -61,8 +61,12 @@ class Project:
         self.query_cache.priority = lambda: self.priority
         self.skipped: dict[str, int] = {}
         self.lossy_files = 0
-        # Guarded by `lock`: the indexer and the memory manager change these.
+        # Guarded by `lock`: the indexer (per batch) and the memory manager change these.
         self.lock = threading.RLock()
+        # Held for a whole indexing run (open, sync, watched changes): one run at a time.
+        self.indexing_lock = threading.RLock()
+        # Set before a close waits for `lock`, so a running indexer stops after its batch.
+        self.closing = False
         self.fulltext: FullTextIndex | None = None
         self.manifest: Manifest | None = None
         self._vectors: VectorIndex | None = None
@@ -201,9 +205,16 @@ class Project:
         self.semantic_note = ""
         return True
 
-    def unload_vectors(self) -> int:
-        """Save the vector index if it changed, then drop it; returns the bytes released."""
-        with self.lock:
+    def unload_vectors(self, wait: bool = False) -> int:
+        """Save the vector index if it changed, then drop it; returns the bytes released.
+
+        Without `wait`, a project whose lock is held (an indexing batch, a load) is left
+        alone and 0 returned: the memory manager must never wait behind indexing.
+        """
+        if not self.lock.acquire(blocking=wait):
+            log.info("%s: busy (indexing or loading); vectors not unloaded now", self.name)
+            return 0
+        try:
             vectors = self._vectors
             if vectors is None:
                 return 0
@@ -213,6 +224,8 @@ class Project:
             self._vectors = None
             self._release_vector_grant()
             return released
+        finally:
+            self.lock.release()
 
     def load_vectors(self) -> bool:
         """Load the vector index from disk if unloaded; False if it had to be left out."""
@@ -249,8 +262,6 @@ class Project:
             if self._vectors is not None and self.vectors_dirty:
                 self._vectors.save(self.index_dir)
                 self.vectors_dirty = False
-            elif self._vectors is None and self.pending_vector_paths:
-                # The vectors on disk lack these files: keep the old manifest so a restart
-                # re-indexes them.
-                return
-            self.manifest.save(self.index_dir / "manifest.json")
+            # The vectors on disk lack the pending files: leaving them out of the manifest
+            # makes the next open index them again.
+            self.manifest.save(self.index_dir / "manifest.json", self.pending_vector_paths)

@@ -79,12 +79,23 @@ class SearchResponse:
     notes: tuple[str, ...] = ()
 
 
+STAGE_FULLTEXT = "full-text"
+STAGE_SEMANTIC = "semantic"
+
+
 @dataclass(frozen=True)
 class IndexProgress:
-    """How far indexing a project has got; `phase` is scanning, indexing, ready or error."""
+    """How far indexing a project has got; `phase` is scanning, indexing, ready or error.
+
+    While indexing, `stage` is full-text (files made searchable, committed batch by batch)
+    or semantic (their vectors, afterwards), and `paused` the reason when the run waits for
+    the memory budget to have room ("" when running).
+    """
 
     files_done: int = 0
     files_total: int = 0
     bytes_done: int = 0
     phase: str = "pending"
     error: str | None = None
+    stage: str = ""
+    paused: str = ""

@@ -30,6 +30,7 @@ __all__ = [
     "UnlimitedReserver",
     "get_default_reserver",
     "set_default_reserver",
+    "unreserved",
 ]
 
 
@@ -215,3 +216,23 @@ def set_default_reserver(reserver: Reserver | None) -> Reserver:
         previous = _default
         _default = reserver if reserver is not None else UnlimitedReserver()
         return previous
+
+
+class _NoOwner:
+    """Owner of grants that were never admitted: nothing to count, nothing to give back."""
+
+    def _grow(self, grant: Grant, delta: int) -> bool:
+        return True
+
+    def _shrink(self, grant: Grant, delta: int) -> None:
+        return None
+
+    def _forget(self, grant: Grant) -> None:
+        return None
+
+
+def unreserved(
+    nbytes: int, purpose: Purpose, priority: ProjectPriority, project: str | None = None
+) -> Grant:
+    """A grant the reserver did not admit, for a caller that goes on anyway and says so."""
+    return Grant(_NoOwner(), ReservationRequest(max(0, int(nbytes)), purpose, priority, project))

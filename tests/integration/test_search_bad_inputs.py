@@ -10,6 +10,7 @@ import pytest
 from engine import api
 from engine.index import Engine, set_engine
 from engine.index import indexer as indexer_module
+from engine.index.fulltext import FullTextBatch
 
 
 @pytest.fixture
@@ -78,8 +79,29 @@ def test_a_failed_batch_leaves_the_manifest_as_it_was(
     def explode(*args, **kwargs):
         raise ValueError("tantivy said no")
 
-    monkeypatch.setattr(indexer_module, "_embed", explode)
+    monkeypatch.setattr(FullTextBatch, "put", explode)
     with pytest.raises(ValueError):
         engine.update_files(project.name, ["a.py"])
 
     assert project.manifest.files == before
+
+
+def test_a_failed_embedding_leaves_the_file_to_be_indexed_again(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_dir = tmp_path / "proj"
+    project_dir.mkdir()
+    (project_dir / "a.py").write_text("first = 1\n")
+    project = engine.add_project(project_dir)
+    (project_dir / "a.py").write_text("second_version = 2\n")
+
+    def explode(*args, **kwargs):
+        raise ValueError("embedder said no")
+
+    monkeypatch.setattr(indexer_module, "_embed", explode)
+    with pytest.raises(ValueError):
+        engine.update_files(project.name, ["a.py"])
+
+    # Full-text has the new text; the vectors do not, so a save records the file unsettled.
+    assert [h.path for h in engine.search("second_version").hits] == ["a.py"]
+    assert "a.py" in project.pending_vector_paths
