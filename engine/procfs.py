@@ -51,3 +51,32 @@ def mapped_rss_by_path(path_prefix: str | os.PathLike[str]) -> int | None:
         elif counting and first == "Rss:":
             total += int(line.split()[1]) * 1024
     return total
+
+
+def stack_and_code_rss() -> tuple[int, int] | None:
+    """Resident bytes of the stack mappings ([stack]) and of executable file mappings (the
+    interpreter's and every shared library's text), from the Rss lines of smaps."""
+    try:
+        text = (_PROC_SELF / "smaps").read_text()
+    except OSError:
+        return None
+    stack = code = 0
+    kind = ""
+    for line in text.splitlines():
+        first = line.split(maxsplit=1)[0] if line else ""
+        if "-" in first and not first.endswith(":"):
+            parts = line.split(maxsplit=5)
+            name = parts[5] if len(parts) == 6 else ""
+            if name.startswith("[stack"):
+                kind = "stack"
+            elif len(parts) > 1 and "x" in parts[1] and name.startswith("/"):
+                kind = "code"
+            else:
+                kind = ""
+        elif kind and first == "Rss:":
+            value = int(line.split()[1]) * 1024
+            if kind == "stack":
+                stack += value
+            else:
+                code += value
+    return stack, code

@@ -51,7 +51,7 @@ def _memory_diagnostics() -> dict[str, Any]:
     manager = get_memory_manager()
     status = manager.get_status()
     breakdown = manager.get_breakdown()
-    return {
+    report = {
         "timestamp": status.timestamp,
         "process_memory_mb": _mb(status.current_mb),
         "peak_memory_mb": _mb(max(status.peak_mb, status.current_mb)),
@@ -64,6 +64,10 @@ def _memory_diagnostics() -> dict[str, Any]:
         "hard_limit_exceeded": status.hard_limit_exceeded,
         "memory_breakdown": breakdown.as_guide_dict(),
     }
+    floor = manager.floor
+    if floor is not None:  # beyond the guide's fields, present only when it applies
+        report["budget_below_floor"] = floor.as_dict()
+    return report
 
 
 def _config_diagnostics() -> dict[str, Any]:

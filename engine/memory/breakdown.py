@@ -6,9 +6,13 @@ computed, and marked "derived". Definitions:
 - total / process RSS: VmRSS (/proc/self/status, or statm).
 - heap: RssAnon, the process's anonymous resident memory (malloc, pymalloc, numpy, hnswlib).
 - loaded content, query cache: bytes the engine's caches accounted at insert.
-- indexes: hnswlib vectors held in memory (accounted) + resident pages of tantivy's
-  memory-mapped index files (measured from /proc/self/smaps, by path).
-- other: total - loaded content - query cache - indexes, never below 0.
+- indexes: the index structures in the heap: the vector tables' array bytes (exact) and,
+  when one is built, the hnswlib graph (estimated from its layout).
+- other: the heap's remainder, heap - loaded content - query cache - indexes (as in the
+  guide, the four add up to heap), never below 0.
+- tantivy_mapped: resident pages of tantivy's memory-mapped index files (measured from
+  /proc/self/smaps, by path): file-backed, so outside the heap; in the tree under Other RSS.
+- stack, code: smaps Rss of the [stack] mapping and of executable file mappings.
 """
 
 from __future__ import annotations
@@ -94,15 +98,15 @@ def build_breakdown(
     queries = totals.query_cache_bytes / MB
     vectors = totals.vector_index_bytes / MB
     tantivy = tantivy_bytes / MB
-    indexes = vectors + tantivy
+    heap = sample.heap / MB
     return MemoryBreakdown(
         total_mb=rss,
         process_rss_mb=rss,
-        heap_mb=sample.heap / MB,
+        heap_mb=heap,
         loaded_content_mb=loaded,
         query_cache_mb=queries,
-        indexes_mb=indexes,
-        other_mb=max(0.0, rss - loaded - queries - indexes),
+        indexes_mb=vectors,
+        other_mb=max(0.0, heap - loaded - queries - vectors),
         stack_mb=sample.stack / MB,
         code_mb=sample.code / MB,
         file_backed_mb=sample.file / MB,

@@ -78,4 +78,5 @@ def build_dashboard_status(manager: Any) -> DashboardStatus:
         rss_history_mb=manager.tracker.history_mb(),
         projects=tuple(project_summary(p) for p in projects),
         evictions=EvictionManager().records()[-EVICTIONS_SHOWN:],
+        floor_note=manager.floor.message if manager.floor is not None else "",
     )

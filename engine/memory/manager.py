@@ -23,6 +23,7 @@ from engine.memory.cache_spill import SpillResult, spill_caches
 from engine.memory.cleanup import CleanupResult, drop_old_entries, run_cleanup, run_gc
 from engine.memory.ejection import EvictionResult, evict_projects
 from engine.memory.enforcement import enforce
+from engine.memory.floor import FloorReport
 from engine.memory.limits import (
     MemoryLimits,
     ResolvedLimits,
@@ -69,6 +70,8 @@ class MemoryManager:
         self.spill_callbacks = CallbackList("spill")
         self.limit_exceeded_callbacks = CallbackList("limit exceeded")
         self.alert_listeners = CallbackList("alert")
+        # Set (once) when the budget is found below the engine's floor (see floor.py).
+        self.floor: FloorReport | None = None
         self.last_spill_error: str | None = None
         self.last_load_error: str | None = None
         self.tracker.set_project_source(self.project_memory_mb)
@@ -399,6 +402,18 @@ class MemoryManager:
                 f"({current_mb / limits.budget_mb:.0%}; limit {limit_for(level, limits):.0f} MB)"
             )
             self.alert_listeners.fire(level, message)
+
+    def report_floor(self, report: FloorReport) -> None:
+        """Record that the budget is below the engine's floor and say so, once."""
+        self.floor = report
+        log.warning("%s", report.message)
+        self.alert_listeners.fire(ThresholdLevel[report.level], report.message)
+
+    def clear_floor(self) -> None:
+        """Forget the floor report (usage fell under the limits, or the budget changed)."""
+        if self.floor is not None:
+            log.info("memory is within the limits again; floor report cleared")
+        self.floor = None
 
     # --- dashboard, shutdown, restore -------------------------------------------------
 

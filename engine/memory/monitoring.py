@@ -12,9 +12,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from engine.memory.floor import floor_report, freeable_bytes
 from engine.memory.limits import monitoring_settings
 from engine.memory.probe import MB
-from engine.memory.thresholds import LevelTracker, ThresholdLevel
+from engine.memory.thresholds import LevelTracker, ThresholdLevel, level_for
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ MIN_INTERVAL_SECONDS = 0.01
 # After an enforcement pass that released nothing, wait this long before trying again
 # at the same level (a full GC each tick would cost far more than monitoring itself).
 IDLE_BACKOFF_SECONDS = 10.0
+# With the floor reported, a pass runs again only once this much more could be freed.
+FREEABLE_SLACK_BYTES = 1024 * 1024
 
 
 def call_flexibly(callback: Callable[..., Any], *args: Any) -> Any:
@@ -91,6 +94,7 @@ class Monitor:
         self.last_error: str | None = None
         self._idle_level: ThresholdLevel | None = None
         self._idle_until = 0.0
+        self._idle_freeable = 0
 
     @property
     def running(self) -> bool:
@@ -167,15 +171,34 @@ class Monitor:
         if level > previous:
             self._idle_level = None
             manager.notify_level(level, current_mb, limits)
+        floor = manager.floor
+        if floor is not None and (
+            level is ThresholdLevel.NORMAL or floor.budget_mb != limits.budget_mb
+        ):
+            manager.clear_floor()
         if level is ThresholdLevel.NORMAL or not self.auto_enforce:
             return level
         now = manager.clock()
-        if self._idle_level is not None and level <= self._idle_level and now < self._idle_until:
-            return level
+        if self._idle_level is not None and level <= self._idle_level:
+            if now < self._idle_until:
+                return level
+            if manager.floor is not None and (
+                freeable_bytes(manager._projects()) < self._idle_freeable + FREEABLE_SLACK_BYTES
+            ):
+                return level  # below the floor and still nothing new to free
         outcome = manager.enforce_limits(trigger="auto", current_mb=current_mb)
         if outcome.get("freed_accounted_mb", 0.0) <= 0 and outcome.get("freed_mb", 0.0) <= 0:
             self._idle_level = level
             self._idle_until = now + IDLE_BACKOFF_SECONDS
+            self._idle_freeable = freeable_bytes(manager._projects())
+            final_mb = outcome.get("final_mb", current_mb)
+            final_level = level_for(final_mb, limits)
+            if (
+                self._idle_freeable < FREEABLE_SLACK_BYTES
+                and final_level is not ThresholdLevel.NORMAL
+                and manager.floor is None
+            ):
+                manager.report_floor(floor_report(final_mb, final_level, limits, now))
         else:
             self._idle_level = None
         self.level_tracker.update(outcome.get("final_mb", current_mb), limits)

@@ -12,11 +12,14 @@ import ctypes
 import ctypes.util
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from engine import procfs
 
 MB = 1024 * 1024
+# Stack and code come from a walk of smaps (milliseconds): refreshed at most this often.
+_SMAPS_TTL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ class ProbeSample:
 
     `heap` is the anonymous resident memory (RssAnon): every malloc'd, pymalloc'd and
     numpy/hnswlib byte that is resident, which is what "heap" means for this process.
-    `stack` is the main thread's stack mapping (VmStk); `code` the executable's text (VmExe).
+    `stack` and `code` are the resident bytes (smaps Rss) of the [stack] mapping and of the
+    executable file mappings (interpreter and shared libraries' text).
     """
 
     rss: int
@@ -43,6 +47,7 @@ class MemoryProbe:
         self._malloc_trim = _load_malloc_trim()
         self._psutil_process = None
         self._lock = threading.Lock()
+        self._stack_code: tuple[float, int, int] = (float("-inf"), 0, 0)
 
     def rss_bytes(self) -> int:
         """Resident set size now (one statm read on Linux)."""
@@ -55,6 +60,7 @@ class MemoryProbe:
         """RSS with its anonymous / file-backed split, stack and code sizes."""
         fields = procfs.status_fields()
         if fields and "VmRSS" in fields:
+            stack, code = self._stack_and_code()
             rss = fields["VmRSS"]
             anon = fields.get("RssAnon", rss)
             file_backed = fields.get("RssFile", 0) + fields.get("RssShmem", 0)
@@ -62,8 +68,8 @@ class MemoryProbe:
                 rss=rss,
                 anon=anon,
                 file=file_backed,
-                stack=fields.get("VmStk", 0),
-                code=fields.get("VmExe", 0),
+                stack=stack,
+                code=code,
                 heap=anon,
             )
         info = self._psutil().memory_info()
@@ -71,6 +77,15 @@ class MemoryProbe:
         text = getattr(info, "text", 0)
         anon = max(info.rss - shared, 0)
         return ProbeSample(rss=info.rss, anon=anon, file=shared, stack=0, code=text, heap=anon)
+
+    def _stack_and_code(self) -> tuple[int, int]:
+        """smaps Rss of stack and code, re-read at most every `_SMAPS_TTL_SECONDS`."""
+        measured_at, stack, code = self._stack_code
+        now = time.monotonic()
+        if now - measured_at >= _SMAPS_TTL_SECONDS:
+            stack, code = procfs.stack_and_code_rss() or (0, 0)
+            self._stack_code = (now, stack, code)
+        return stack, code
 
     def mapped_bytes(self, prefix: str | os.PathLike[str]) -> int:
         """Resident bytes of files mapped from under `prefix` (e.g. tantivy's index dir)."""

@@ -68,3 +68,5 @@ class DashboardStatus:
     rss_history_mb: tuple[float, ...] = ()
     projects: tuple[ProjectSummary, ...] = ()
     evictions: tuple[EvictionRecord, ...] = field(default_factory=tuple)
+    # Non-empty while the budget is below the engine's floor (engine.memory.floor).
+    floor_note: str = ""

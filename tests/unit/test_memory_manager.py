@@ -66,9 +66,11 @@ def test_breakdown_parts_are_accounted_and_sum_to_total(manager, fake_engine, fa
     b = manager.get_breakdown()
     assert b.total_mb == b.process_rss_mb
     assert b.loaded_content_mb == pytest.approx(project.loaded_files.bytes / MB)
-    assert b.indexes_mb == pytest.approx(5.0)
+    assert b.indexes_mb == pytest.approx(2.0)  # the vectors; tantivy's pages are file-backed
+    assert b.tantivy_mapped_mb == pytest.approx(3.0)
+    # As in the guide: the heap is loaded content + query cache + indexes + other.
     assert b.loaded_content_mb + b.query_cache_mb + b.indexes_mb + b.other_mb == pytest.approx(
-        b.total_mb
+        b.heap_mb
     )
     assert b.heap_mb == pytest.approx(b.total_mb * 0.6, rel=0.01)
 
@@ -306,3 +308,38 @@ def test_config_reload_retunes_the_monitoring_interval(manager):
     )
     manager.on_config_reloaded(SimpleNamespace(new_config=disabled, old_config=new))
     assert not manager.monitoring
+
+
+def test_a_budget_below_the_floor_is_reported_once_and_empty_passes_stop(
+    fake_engine, fake_probe, limits
+):
+    now = [1000.0]
+    fake_probe.rss_mb = 99  # past EMERGENCY (98) with nothing cached: the floor
+    fake_probe.follow = fake_engine.cache_bytes
+    manager = MemoryManager(limits, engine=fake_engine, probe=fake_probe, clock=lambda: now[0])
+    floor_alerts = []
+    manager.register_alert_listener(
+        lambda level, message: "floor" in message and floor_alerts.append(message)
+    )
+    low = fake_engine.add("low", P.LOW)
+
+    manager.monitor.tick()
+    for _ in range(5):
+        now[0] += 60
+        manager.monitor.tick()
+
+    assert len(EvictionManager().get_history()) == 1  # one empty pass, not one per tick
+    assert len(floor_alerts) == 1
+    assert "99.0 MB" in floor_alerts[0] and "at least 128" in floor_alerts[0]
+    assert manager.floor.floor_mb == pytest.approx(99, abs=0.1)
+    assert "engine's floor" in manager.get_dashboard_status().floor_note
+
+    low.fill(files=50, size=MB // 10)  # something to free again: enforcement resumes
+    now[0] += 60
+    manager.monitor.tick()
+    assert len(EvictionManager().get_history()) == 2
+    assert len(low.loaded_files) == 0 and len(floor_alerts) == 1
+
+    fake_probe.rss_mb = 50
+    manager.monitor.tick()
+    assert manager.floor is None and manager.get_dashboard_status().floor_note == ""
