@@ -86,11 +86,20 @@ class LeIndexApp(App[int]):
     class ConfigReloaded(Message):
         """The reload path ran (file watcher, SIGHUP, `r`, editor): what changed, or the error."""
 
-        def __init__(self, success: bool, changes: Sequence[str], error: str | None) -> None:
+        def __init__(
+            self,
+            success: bool,
+            changes: Sequence[str],
+            error: str | None,
+            warnings: Sequence[str] = (),
+            trigger: str = "",
+        ) -> None:
             super().__init__()
             self.success = success
             self.changes = tuple(changes)
             self.error = error
+            self.warnings = tuple(warnings)
+            self.trigger = trigger
 
     def __init__(
         self,
@@ -120,6 +129,11 @@ class LeIndexApp(App[int]):
         self._quitting = False
         self._status_error_shown = False
         self._shown_level = "NORMAL"
+        self._status_line = "starting…"
+        self.config_problem: str | None = None
+        """Shown in the header until a load succeeds: 'running on defaults: <file>:<line>: …'."""
+        self._config_on_defaults = False
+        self._logged_config_warnings: frozenset[str] = frozenset()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -132,7 +146,7 @@ class LeIndexApp(App[int]):
         return self.screen_stack[0]  # type: ignore[return-value]
 
     def on_mount(self) -> None:
-        self.sub_title = "starting…"
+        self._show_sub_title()
         # Start-up never waits on the engine: the first paint happens while it starts.
         self.start_runtime()
 
@@ -149,6 +163,12 @@ class LeIndexApp(App[int]):
         self._subscribe(self.runtime)
         for warning in getattr(self.runtime, "warnings", ()):
             self.call_from_thread(self.notify, str(warning), severity="warning", timeout=10)
+        try:
+            report = api.get_diagnostics(type="config")
+        except Exception as error:  # noqa: BLE001 - the dashboard runs without this report
+            self.call_from_thread(self.notify, f"config report unavailable: {error}")
+            return
+        self.call_from_thread(self._show_start_up_config, report)
 
     def _subscribe(self, runtime: Any) -> None:
         """Listen to alerts and reloads; listeners run on engine threads, so they only post."""
@@ -169,6 +189,8 @@ class LeIndexApp(App[int]):
                 bool(getattr(result, "success", False)),
                 list(getattr(result, "changes", None) or ()),
                 None if getattr(result, "error", None) is None else str(result.error),
+                [str(warning) for warning in getattr(result, "warnings", None) or ()],
+                str(getattr(result, "trigger", None) or ""),
             )
         )
 
@@ -197,7 +219,12 @@ class LeIndexApp(App[int]):
             return
         self.dashboard.show_status(status)
         projects = len(status.projects)
-        self.sub_title = f"{projects} project{'s' if projects != 1 else ''} · {status.level}"
+        self._status_line = f"{projects} project{'s' if projects != 1 else ''} · {status.level}"
+        self._show_sub_title()
+
+    def _show_sub_title(self) -> None:
+        problem = self.config_problem
+        self.sub_title = f"⚠ {problem} · {self._status_line}" if problem else self._status_line
 
     @on(AlertRaised)
     def show_alert(self, message: AlertRaised) -> None:
@@ -205,14 +232,56 @@ class LeIndexApp(App[int]):
         self.notify(message.text, title=f"Memory {message.level}", severity=severity)
         self.log_line("alert", f"{message.level}: {message.text}", ok=message.level == "NORMAL")
 
+    # ----------------------------------------------------------------- config problems
+
+    def _show_start_up_config(self, report: dict[str, Any]) -> None:
+        """Put a config that failed to load, or its warnings, in the Log (and the header)."""
+        error = report.get("error")
+        if error:
+            sources = report.get("sources") or {}
+            self._config_on_defaults = all(source == "default" for source in sources.values())
+            self._note_config_outcome(False, str(error))
+            self.log_line("config", str(self.config_problem), ok=False)
+            return
+        self._log_config_warnings(report.get("warnings") or ())
+
+    def _note_config_outcome(self, success: bool, error: str | None) -> bool:
+        """Keep the header's config problem in step with the latest load; True if this load
+        fixed a problem (then 'config OK again' is logged)."""
+        recovered = success and self.config_problem is not None
+        if success:
+            self.config_problem = None
+            self._config_on_defaults = False
+            if recovered:
+                self.log_line("config", "config OK again")
+        elif self._config_on_defaults:
+            self.config_problem = f"running on defaults: {error}"
+        else:
+            self.config_problem = f"config rejected, the previous config stays: {error}"
+        self._show_sub_title()
+        return recovered
+
+    def _log_config_warnings(self, warnings: Iterable[str], *, known: bool = False) -> None:
+        """Log the warnings not logged since they last appeared; `known` only records them."""
+        current = frozenset(str(warning) for warning in warnings)
+        if not known:
+            for warning in sorted(current - self._logged_config_warnings):
+                self.log_line("config warning", warning, ok=False)
+        self._logged_config_warnings = current
+
     @on(ConfigReloaded)
     def show_reload(self, message: ConfigReloaded) -> None:
+        recovered = self._note_config_outcome(message.success, message.error)
         if message.success:
-            if not message.changes:
-                return  # a save also wakes the file watcher: the second reload changes nothing
-            changes = "; ".join(message.changes)
-            self.notify(changes, title="Config reloaded")
-            self.log_line("reload", changes)
+            self._log_config_warnings(message.warnings)
+            if message.changes:
+                changes = "; ".join(message.changes)
+                self.notify(changes, title="Config reloaded")
+                self.log_line("reload", changes)
+            elif not recovered and not message.trigger.startswith("file change"):
+                # A save also wakes the file watcher: that second reload changes nothing and
+                # stays quiet; an asked-for reload (leindex reload, SIGHUP) says so.
+                self.log_line("reload", f"no changes ({message.trigger or 'reload'})")
         else:
             self.notify(
                 f"{message.error}\nThe previous config stays in force.",
@@ -232,8 +301,13 @@ class LeIndexApp(App[int]):
             self.log_line("config saved", f"{result.get('path')}: {changes}")
         else:
             self.log_line("config saved", f"reload failed: {reload.get('error')}", ok=False)
+        self._note_config_outcome(bool(reload.get("success")), reload.get("error"))
         for warning in result.get("warnings") or []:
             self.log_line("config warning", str(warning), ok=False)
+        # The file watcher's reload of the same save must not log them a second time.
+        self._log_config_warnings(
+            [*self._logged_config_warnings, *map(str, result.get("warnings") or [])], known=True
+        )
 
     def log_line(self, action: str, text: str, *, ok: bool = True, freed_mb: float | None = None):
         """Append a line to the dashboard's action log."""
@@ -325,6 +399,9 @@ class LeIndexApp(App[int]):
             if action != "reload" or not ok:
                 self.notify(f"{action}: {text}{freed}", severity="information" if ok else "error")
             self.log_line(action, text, ok=ok, freed_mb=freed_mb)
+            if action == "reload":
+                error = outcome.result.get("error")
+                self._note_config_outcome(ok, None if error is None else str(error))
         if self.runtime_ready:
             self.refresh_status()
 
