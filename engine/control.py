@@ -356,12 +356,15 @@ def request(
     op: str,
     *,
     timeout: float = CLIENT_TIMEOUT_SECONDS,
+    server_uid: int | None = None,
     **arguments: Any,
 ) -> ControlReply:
     """Ask the instance running on `home` for `op`.
 
+    The server must run as `server_uid` (default: our uid), checked like the server checks
+    us, so a socket planted in a shared home by someone else is not believed.
     Raises NoInstanceError when nobody answers there (no socket, or a stale one), RefusedError
-    when the instance refuses us, ControlError for anything else (no answer in time, ...).
+    when the instance refuses us (or is not ours), ControlError for anything else.
     """
     home = Path(home)
     path = socket_path(home)
@@ -373,6 +376,7 @@ def request(
     connection.settimeout(timeout)
     try:
         _connect(connection, home, path, timeout)
+        _check_server(connection, path, os.getuid() if server_uid is None else server_uid)
         with contextlib.suppress(OSError):
             # A refusing server may have answered and closed already: its reply is still read.
             connection.sendall(json.dumps({"op": op, **arguments}).encode() + b"\n")
@@ -406,6 +410,17 @@ def _connect(connection: socket.socket, home: Path, path: Path, timeout: float) 
         raise ControlError(f"the leindex on {path} did not accept within {timeout:g} s") from None
     except OSError as error:
         raise ControlError(f"cannot connect to {path}: {error.strerror or error}") from None
+
+
+def _check_server(connection: socket.socket, path: Path, expected_uid: int) -> None:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return  # no server can run here without it (ControlServer.start refuses)
+    server = read_peer_credentials(connection)
+    if server.uid != expected_uid:
+        raise RefusedError(
+            f"not asking {path}: it is served by uid {server.uid} (pid {server.pid}), "
+            f"not by uid {expected_uid}"
+        )
 
 
 def _read_reply(connection: socket.socket, path: Path, timeout: float) -> dict[str, Any]:

@@ -161,6 +161,13 @@ def test_a_server_owned_by_another_uid_refuses_us(tmp_leindex_home: Path) -> Non
         server.stop()
 
 
+def test_the_client_does_not_believe_a_server_of_another_uid(start_runtime) -> None:
+    runtime = start_runtime(watch_config=False)
+
+    with pytest.raises(RefusedError, match=f"served by uid {os.getuid()} \\(pid {os.getpid()}\\)"):
+        request(runtime.home, "status", server_uid=os.getuid() + 1)
+
+
 def test_a_bad_request_gets_an_error_and_the_server_keeps_serving(
     start_runtime, tmp_leindex_home: Path
 ) -> None:
