@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 from engine import api
 from engine.memory.status import DashboardStatus
 from engine.signals import controlling_terminal_alive
+from leindex_tui.config_problems import ConfigProblems, LogEntry
 from leindex_tui.screens.config_editor import ConfigEditorScreen
 from leindex_tui.screens.dashboard import DashboardScreen
 from leindex_tui.screens.evict_modal import EvictModal, EvictRequest
@@ -130,10 +131,7 @@ class LeIndexApp(App[int]):
         self._status_error_shown = False
         self._shown_level = "NORMAL"
         self._status_line = "starting…"
-        self.config_problem: str | None = None
-        """Shown in the header until a load succeeds: 'running on defaults: <file>:<line>: …'."""
-        self._config_on_defaults = False
-        self._logged_config_warnings: frozenset[str] = frozenset()
+        self.config_problems = ConfigProblems()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -168,7 +166,7 @@ class LeIndexApp(App[int]):
         except Exception as error:  # noqa: BLE001 - the dashboard runs without this report
             self.call_from_thread(self.notify, f"config report unavailable: {error}")
             return
-        self.call_from_thread(self._show_start_up_config, report)
+        self.call_from_thread(self._log_config, self.config_problems.start_up(report))
 
     def _subscribe(self, runtime: Any) -> None:
         """Listen to alerts and reloads; listeners run on engine threads, so they only post."""
@@ -222,6 +220,11 @@ class LeIndexApp(App[int]):
         self._status_line = f"{projects} project{'s' if projects != 1 else ''} · {status.level}"
         self._show_sub_title()
 
+    @property
+    def config_problem(self) -> str | None:
+        """What is wrong with the config in force, shown in the header until a load succeeds."""
+        return self.config_problems.problem
+
     def _show_sub_title(self) -> None:
         problem = self.config_problem
         self.sub_title = f"⚠ {problem} · {self._status_line}" if problem else self._status_line
@@ -234,46 +237,22 @@ class LeIndexApp(App[int]):
 
     # ----------------------------------------------------------------- config problems
 
-    def _show_start_up_config(self, report: dict[str, Any]) -> None:
-        """Put a config that failed to load, or its warnings, in the Log (and the header)."""
-        error = report.get("error")
-        if error:
-            sources = report.get("sources") or {}
-            self._config_on_defaults = all(source == "default" for source in sources.values())
-            self._note_config_outcome(False, str(error))
-            self.log_line("config", str(self.config_problem), ok=False)
-            return
-        self._log_config_warnings(report.get("warnings") or ())
+    def _log_config(self, entries: Iterable[LogEntry]) -> None:
+        for entry in entries:
+            self.log_line(entry.action, entry.text, ok=entry.ok)
+        self._show_sub_title()
 
     def _note_config_outcome(self, success: bool, error: str | None) -> bool:
-        """Keep the header's config problem in step with the latest load; True if this load
-        fixed a problem (then 'config OK again' is logged)."""
-        recovered = success and self.config_problem is not None
-        if success:
-            self.config_problem = None
-            self._config_on_defaults = False
-            if recovered:
-                self.log_line("config", "config OK again")
-        elif self._config_on_defaults:
-            self.config_problem = f"running on defaults: {error}"
-        else:
-            self.config_problem = f"config rejected, the previous config stays: {error}"
-        self._show_sub_title()
-        return recovered
-
-    def _log_config_warnings(self, warnings: Iterable[str], *, known: bool = False) -> None:
-        """Log the warnings not logged since they last appeared; `known` only records them."""
-        current = frozenset(str(warning) for warning in warnings)
-        if not known:
-            for warning in sorted(current - self._logged_config_warnings):
-                self.log_line("config warning", warning, ok=False)
-        self._logged_config_warnings = current
+        """Update the header's config problem; True if this load fixed one ('config OK again')."""
+        entries = self.config_problems.outcome(success, error)
+        self._log_config(entries)
+        return bool(entries)
 
     @on(ConfigReloaded)
     def show_reload(self, message: ConfigReloaded) -> None:
         recovered = self._note_config_outcome(message.success, message.error)
         if message.success:
-            self._log_config_warnings(message.warnings)
+            self._log_config(self.config_problems.warnings(message.warnings))
             if message.changes:
                 changes = "; ".join(message.changes)
                 self.notify(changes, title="Config reloaded")
@@ -305,9 +284,7 @@ class LeIndexApp(App[int]):
         for warning in result.get("warnings") or []:
             self.log_line("config warning", str(warning), ok=False)
         # The file watcher's reload of the same save must not log them a second time.
-        self._log_config_warnings(
-            [*self._logged_config_warnings, *map(str, result.get("warnings") or [])], known=True
-        )
+        self.config_problems.also_logged(map(str, result.get("warnings") or []))
 
     def log_line(self, action: str, text: str, *, ok: bool = True, freed_mb: float | None = None):
         """Append a line to the dashboard's action log."""

@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 
 from leindex_tui import cli
 from leindex_tui.app import LeIndexApp
+from leindex_tui.config_problems import ConfigProblems
 from tests.tui.conftest import settle, wait_until
 from tests.tui.test_app_engine import make_runtime
 
@@ -149,3 +150,26 @@ async def test_leindex_reload_with_no_changes_is_logged(
             await wait_until(pilot, lambda: logged(app, "reload", "no changes (leindex reload)"))
     finally:
         runtime.shutdown()
+
+
+def test_a_warning_is_logged_once_while_it_lasts_and_again_when_it_returns() -> None:
+    problems = ConfigProblems()
+    warning = "config.yaml:2: memory.sofft_limit_percent: unknown key, ignored"
+
+    first = problems.warnings([warning])
+    repeated = problems.warnings([warning])
+    problems.warnings([])
+    returned = problems.warnings([warning])
+
+    assert [entry.text for entry in first] == [warning]
+    assert repeated == []
+    assert [entry.text for entry in returned] == [warning]
+
+
+def test_a_warning_an_editor_save_logged_is_not_logged_again_by_its_reload() -> None:
+    problems = ConfigProblems()
+    warning = "config.yaml:2: memory.sofft_limit_percent: unknown key, ignored"
+
+    problems.also_logged([warning])
+
+    assert problems.warnings([warning]) == []
