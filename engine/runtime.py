@@ -85,6 +85,7 @@ class Runtime:
         self._last_reload: Any = None
         self._previous_reload_manager: Any = None
         self._installed_reload_manager = False
+        self._control: Any = None
 
     # ----------------------------------------------------------------- start
 
@@ -162,6 +163,7 @@ class Runtime:
         self._start_restore()
         if self.watch_config:
             self._start_watcher()
+        self._start_control_channel()
 
     def _reload_manager_for_home(self) -> Any:
         """The process reload manager, replaced by one reading this runtime's home if needed."""
@@ -211,6 +213,26 @@ class Runtime:
         self._watcher = ConfigWatcher(self.home, self._on_config_files_changed)
         self._watcher.start()
 
+    def _start_control_channel(self) -> None:
+        from engine.control import ControlError, ControlServer
+
+        server = ControlServer(
+            self.home,
+            reload=lambda: self.reload(trigger="leindex reload"),
+            face="headless" if self.headless else "dashboard",
+        )
+        try:
+            self._control = server.start()
+        except ControlError as error:
+            server.stop()
+            # SIGHUP via the pidfile still works; only `leindex status|diagnostics` lose us.
+            self._warn(f"control channel off: {error}")
+
+    def _stop_control_channel(self) -> None:
+        control, self._control = self._control, None
+        if control is not None:
+            control.stop()
+
     def wait_watcher_ready(self, timeout: float | None = None) -> bool:
         """Block until the config watcher sees writes (tests, benchmarks); False if none runs."""
         return self._watcher is not None and self._watcher.wait_ready(timeout)
@@ -235,6 +257,7 @@ class Runtime:
 
         started = time.perf_counter()
         result = reload_config()
+        result.trigger = trigger
         elapsed_ms = (time.perf_counter() - started) * 1000
         applied = self._observer.applied_for(result) if self._observer is not None else None
         if applied:
@@ -339,6 +362,8 @@ class Runtime:
                 START_SETTLE_TIMEOUT_SECONDS,
             )
         try:
+            # First, so a client asking now hears "not running" rather than a half-stopped engine.
+            self._stop_control_channel()
             self._stop_background.set()
             if self._watcher is not None:
                 self._watcher.stop()

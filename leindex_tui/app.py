@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 from engine import api
 from engine.memory.status import DashboardStatus
 from engine.signals import controlling_terminal_alive
+from leindex_tui.config_problems import ConfigProblems, LogEntry
 from leindex_tui.screens.config_editor import ConfigEditorScreen
 from leindex_tui.screens.dashboard import DashboardScreen
 from leindex_tui.screens.evict_modal import EvictModal, EvictRequest
@@ -86,11 +87,20 @@ class LeIndexApp(App[int]):
     class ConfigReloaded(Message):
         """The reload path ran (file watcher, SIGHUP, `r`, editor): what changed, or the error."""
 
-        def __init__(self, success: bool, changes: Sequence[str], error: str | None) -> None:
+        def __init__(
+            self,
+            success: bool,
+            changes: Sequence[str],
+            error: str | None,
+            warnings: Sequence[str] = (),
+            trigger: str = "",
+        ) -> None:
             super().__init__()
             self.success = success
             self.changes = tuple(changes)
             self.error = error
+            self.warnings = tuple(warnings)
+            self.trigger = trigger
 
     def __init__(
         self,
@@ -120,6 +130,8 @@ class LeIndexApp(App[int]):
         self._quitting = False
         self._status_error_shown = False
         self._shown_level = "NORMAL"
+        self._status_line = "starting…"
+        self.config_problems = ConfigProblems()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -132,7 +144,7 @@ class LeIndexApp(App[int]):
         return self.screen_stack[0]  # type: ignore[return-value]
 
     def on_mount(self) -> None:
-        self.sub_title = "starting…"
+        self._show_sub_title()
         # Start-up never waits on the engine: the first paint happens while it starts.
         self.start_runtime()
 
@@ -149,6 +161,12 @@ class LeIndexApp(App[int]):
         self._subscribe(self.runtime)
         for warning in getattr(self.runtime, "warnings", ()):
             self.call_from_thread(self.notify, str(warning), severity="warning", timeout=10)
+        try:
+            report = api.get_diagnostics(type="config")
+        except Exception as error:  # noqa: BLE001 - the dashboard runs without this report
+            self.call_from_thread(self.notify, f"config report unavailable: {error}")
+            return
+        self.call_from_thread(self._log_config, self.config_problems.start_up(report))
 
     def _subscribe(self, runtime: Any) -> None:
         """Listen to alerts and reloads; listeners run on engine threads, so they only post."""
@@ -169,6 +187,8 @@ class LeIndexApp(App[int]):
                 bool(getattr(result, "success", False)),
                 list(getattr(result, "changes", None) or ()),
                 None if getattr(result, "error", None) is None else str(result.error),
+                [str(warning) for warning in getattr(result, "warnings", None) or ()],
+                str(getattr(result, "trigger", None) or ""),
             )
         )
 
@@ -197,7 +217,17 @@ class LeIndexApp(App[int]):
             return
         self.dashboard.show_status(status)
         projects = len(status.projects)
-        self.sub_title = f"{projects} project{'s' if projects != 1 else ''} · {status.level}"
+        self._status_line = f"{projects} project{'s' if projects != 1 else ''} · {status.level}"
+        self._show_sub_title()
+
+    @property
+    def config_problem(self) -> str | None:
+        """What is wrong with the config in force, shown in the header until a load succeeds."""
+        return self.config_problems.problem
+
+    def _show_sub_title(self) -> None:
+        problem = self.config_problem
+        self.sub_title = f"⚠ {problem} · {self._status_line}" if problem else self._status_line
 
     @on(AlertRaised)
     def show_alert(self, message: AlertRaised) -> None:
@@ -205,14 +235,32 @@ class LeIndexApp(App[int]):
         self.notify(message.text, title=f"Memory {message.level}", severity=severity)
         self.log_line("alert", f"{message.level}: {message.text}", ok=message.level == "NORMAL")
 
+    # ----------------------------------------------------------------- config problems
+
+    def _log_config(self, entries: Iterable[LogEntry]) -> None:
+        for entry in entries:
+            self.log_line(entry.action, entry.text, ok=entry.ok)
+        self._show_sub_title()
+
+    def _note_config_outcome(self, success: bool, error: str | None) -> bool:
+        """Update the header's config problem; True if this load fixed one ('config OK again')."""
+        entries = self.config_problems.outcome(success, error)
+        self._log_config(entries)
+        return bool(entries)
+
     @on(ConfigReloaded)
     def show_reload(self, message: ConfigReloaded) -> None:
+        recovered = self._note_config_outcome(message.success, message.error)
         if message.success:
-            if not message.changes:
-                return  # a save also wakes the file watcher: the second reload changes nothing
-            changes = "; ".join(message.changes)
-            self.notify(changes, title="Config reloaded")
-            self.log_line("reload", changes)
+            self._log_config(self.config_problems.warnings(message.warnings))
+            if message.changes:
+                changes = "; ".join(message.changes)
+                self.notify(changes, title="Config reloaded")
+                self.log_line("reload", changes)
+            elif not recovered and not message.trigger.startswith("file change"):
+                # A save also wakes the file watcher: that second reload changes nothing and
+                # stays quiet; an asked-for reload (leindex reload, SIGHUP) says so.
+                self.log_line("reload", f"no changes ({message.trigger or 'reload'})")
         else:
             self.notify(
                 f"{message.error}\nThe previous config stays in force.",
@@ -232,8 +280,11 @@ class LeIndexApp(App[int]):
             self.log_line("config saved", f"{result.get('path')}: {changes}")
         else:
             self.log_line("config saved", f"reload failed: {reload.get('error')}", ok=False)
+        self._note_config_outcome(bool(reload.get("success")), reload.get("error"))
         for warning in result.get("warnings") or []:
             self.log_line("config warning", str(warning), ok=False)
+        # The file watcher's reload of the same save must not log them a second time.
+        self.config_problems.also_logged(map(str, result.get("warnings") or []))
 
     def log_line(self, action: str, text: str, *, ok: bool = True, freed_mb: float | None = None):
         """Append a line to the dashboard's action log."""
@@ -325,6 +376,9 @@ class LeIndexApp(App[int]):
             if action != "reload" or not ok:
                 self.notify(f"{action}: {text}{freed}", severity="information" if ok else "error")
             self.log_line(action, text, ok=ok, freed_mb=freed_mb)
+            if action == "reload":
+                error = outcome.result.get("error")
+                self._note_config_outcome(ok, None if error is None else str(error))
         if self.runtime_ready:
             self.refresh_status()
 

@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "search": ("leindex_tui.commands.search", "search the indexed projects"),
     "reload": ("leindex_tui.commands.reload", "make the running instance reload its config"),
     "diagnostics": ("leindex_tui.commands.diagnostics", "print get_diagnostics JSON"),
+    "status": ("leindex_tui.commands.status", "budget, RSS, level and projects of the running one"),
     "models": ("leindex_tui.commands.models", "list local embedding models, or pull one"),
 }
 """name → (module, one-line help)."""

@@ -70,6 +70,8 @@ class ReloadResult:
     changes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error_detail: ConfigError | None = None
+    trigger: str | None = None
+    """What asked for it ("SIGHUP", "leindex reload", "file change: ..."), set by the runtime."""
 
 
 class ReloadManager:

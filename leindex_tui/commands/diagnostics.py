@@ -1,11 +1,10 @@
 """`leindex diagnostics [--type memory|eviction|config|projects] [PATH ...]`.
 
-Prints the `get_diagnostics` JSON of an engine built in this process: the PATHs are indexed
-first (so `projects` and the memory breakdown describe them), then the report is printed.
-
-The engine keeps its index files in a temporary directory that is removed on exit, and it
-neither takes the pidfile nor writes `cache_state.json`: the command never disturbs a
-running `leindex` on the same LEINDEX_HOME (whose config it reads like any other instance).
+Without PATHs it prints the `get_diagnostics` JSON of the instance running on LEINDEX_HOME
+(asked over its control socket; a note on stderr names its pid). When none runs, or when PATHs
+are given, the report is of a fresh engine built in this process: the PATHs are indexed first
+(so `projects` and the memory breakdown describe them). That engine keeps its index files in a
+temporary directory and neither takes the pidfile nor writes `cache_state.json`.
 """
 
 from __future__ import annotations
@@ -13,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from leindex_tui.commands.instance import ask_running_instance, describe_instance, fresh_engine
 
 DIAGNOSTICS_TYPES = ("memory", "eviction", "config", "projects")
 
@@ -28,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="memory",
         help="which report (default: memory)",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="project directories to index")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="index these into a fresh in-process engine instead of asking the running one",
+    )
 
 
 def _path_error(paths: list[str]) -> str | None:
@@ -41,35 +46,33 @@ def _path_error(paths: list[str]) -> str | None:
     return None
 
 
-def _report(report_type: str, paths: list[str], index_home: Path) -> dict[str, Any]:
+def _in_process_report(report_type: str, paths: list[str]) -> dict[str, Any]:
     from engine import api
-    from engine.index import Engine, set_engine
-    from engine.memory import MemoryManager, set_memory_manager
 
-    engine = Engine(home=index_home, watch_files=False)
-    set_engine(engine)
-    set_memory_manager(MemoryManager(engine=engine))
-    try:
-        for path in paths:
-            api.index_project(path, wait=True)
+    with fresh_engine(paths):
         return api.get_diagnostics(type=report_type)
-    finally:
-        engine.close()
-        # Forget the closed engine: a caller in the same process gets fresh defaults.
-        set_memory_manager(None)
-        set_engine(None)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the report as JSON on stdout; bad input → one line on stderr and status 2."""
+    """Print the report as JSON on stdout; 2 for bad input, 1 if the instance cannot answer."""
+    from engine.api import ApiError
+    from engine.control import ControlError
+
     paths = list(args.paths)
     error = _path_error(paths)
-    if error is None:
-        from engine.api import ApiError
-
+    report: dict[str, Any] | None = None
+    if error is None and not paths:
         try:
-            with tempfile.TemporaryDirectory(prefix="leindex-diagnostics-") as index_home:
-                report = _report(args.type, paths, Path(index_home))
+            reply = ask_running_instance("diagnostics", type=args.type)
+        except ControlError as unusable:
+            sys.stderr.write(f"leindex diagnostics: error: {unusable}\n")
+            return 1
+        if reply is not None:
+            sys.stderr.write(f"leindex diagnostics: from {describe_instance(reply)}\n")
+            report = reply.result
+    if error is None and report is None:
+        try:
+            report = _in_process_report(args.type, paths)
         except (ApiError, ValueError, OSError) as exc:
             error = str(exc)
     if error is not None:
