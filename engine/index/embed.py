@@ -98,15 +98,16 @@ class HashingEmbedder:
     def _features_of(self, identifier: str) -> tuple[int, ...]:
         found = self._memo.get(identifier)
         if found is None:
-            if len(self._memo) >= _MEMO_LIMIT or len(self._feature_ids) >= _MEMO_LIMIT:
-                self._memo.clear()
-                self._feature_ids.clear()
             found = tuple(self._feature_id(f) for f in identifier_features(identifier))
             self._memo[identifier] = found
         return found
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """See `Embedder.embed`."""
+        # Bounded memo, cleared between calls only: ids handed out in this call stay valid.
+        if len(self._memo) >= _MEMO_LIMIT or len(self._feature_ids) >= _MEMO_LIMIT:
+            self._memo.clear()
+            self._feature_ids.clear()
         rows_list: list[int] = []
         features_list: list[int] = []
         counts_list: list[int] = []

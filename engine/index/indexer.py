@@ -14,6 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+import numpy as np
+
 from engine.atomic import set_aside
 from engine.index.chunker import chunk_lines
 from engine.index.fulltext import (
@@ -66,6 +68,8 @@ _TEXT_COPIES = 3
 # About one chunk per 1.5 KB of source (15-50 lines of ~40 bytes); for reservations only.
 _BYTES_PER_CHUNK_ESTIMATE = 1500
 _CHUNK_ROW_BYTES = 16
+# The embedder is called on about this many characters at a time.
+_EMBED_SLICE_CHARS = 2 << 20
 # Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
 _PAUSE_FIRST_SECONDS = 0.25
 _PAUSE_MAX_STEP_SECONDS = 2.0
@@ -393,6 +397,7 @@ def _semantic_batch(run: _Run, entries: list[FileEntry]) -> None:
         with project.lock:
             if project.closed or project.vectors is None:
                 return  # unloaded meanwhile: the files stay pending until the next load
+            texts: list[tuple[str, str]] = []
             for entry in entries:
                 if entry.rel not in project.pending_vector_paths:
                     continue
@@ -401,29 +406,58 @@ def _semantic_batch(run: _Run, entries: list[FileEntry]) -> None:
                 if source is None or source.text is None or state.status != STATUS_INDEXED:
                     _remove_vectors(project, entry.rel)
                 else:
-                    _embed(project, entry.rel, source.text)
+                    texts.append((entry.rel, source.text))
+            _embed_files(project, texts)
+            for entry in entries:
                 project.pending_vector_paths.discard(entry.rel)
-                run.done += 1
-                run.bytes_done += entry.size
+            run.done += len(entries)
+            run.bytes_done += source_bytes
     finally:
         grant.release()
     run.report(STAGE_SEMANTIC, force=False)
 
 
 def _embed(project: Project, rel: str, text: str) -> None:
+    _embed_files(project, [(rel, text)])
+
+
+def _embed_files(project: Project, files: list[tuple[str, str]]) -> None:
+    """Embed these files' chunks in one call (the embedder is fastest on big batches)."""
     vectors = project.vectors
     if vectors is None:
-        project.pending_vector_paths.add(rel)
+        project.pending_vector_paths.update(rel for rel, _ in files)
         return
-    chunks = chunk_lines(text.split("\n"))
-    if chunks:
+    texts: list[str] = []
+    spans_of: list[tuple[str, list[tuple[int, int]]]] = []
+    for rel, text in files:
+        chunks = chunk_lines(text.split("\n"))
         # The path is part of every chunk: file names say a lot about what code does.
         header = rel.replace("/", " ") + "\n"
-        embedded = project.embedder.embed([header + chunk.text for chunk in chunks])
-        vectors.replace_file(rel, [(chunk.start, chunk.end) for chunk in chunks], embedded)
-    else:
-        vectors.remove_file(rel)
+        texts.extend(header + chunk.text for chunk in chunks)
+        spans_of.append((rel, [(chunk.start, chunk.end) for chunk in chunks]))
+    embedded = _embed_in_slices(project, texts)
+    row = 0
+    for rel, spans in spans_of:
+        if spans:
+            vectors.replace_file(rel, spans, embedded[row : row + len(spans)])
+            row += len(spans)
+        else:
+            vectors.remove_file(rel)
     project.vectors_dirty = True
+
+
+def _embed_in_slices(project: Project, texts: list[str]) -> np.ndarray:
+    """Embed `texts` a few MB at a time: the embedder's working arrays grow with its input."""
+    parts = []
+    start = size = 0
+    for end, text in enumerate(texts, 1):
+        size += len(text)
+        if size >= _EMBED_SLICE_CHARS or end == len(texts):
+            parts.append(project.embedder.embed(texts[start:end]))
+            start, size = end, 0
+    if not parts:
+        return np.zeros((0, project.embedder.dim), dtype=np.float32)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _remove_vectors(project: Project, rel: str) -> None:

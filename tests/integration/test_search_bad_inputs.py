@@ -98,7 +98,7 @@ def test_a_failed_embedding_leaves_the_file_to_be_indexed_again(
     def explode(*args, **kwargs):
         raise ValueError("embedder said no")
 
-    monkeypatch.setattr(indexer_module, "_embed", explode)
+    monkeypatch.setattr(indexer_module, "_embed_files", explode)
     with pytest.raises(ValueError):
         engine.update_files(project.name, ["a.py"])
 
