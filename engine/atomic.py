@@ -7,7 +7,9 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -42,12 +44,18 @@ def private_subdir_if_shared(path: Path) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` so that `path` always holds either the old or the new content, never a mix."""
+    atomic_write_stream(path, lambda handle: handle.write(data))
+
+
+def atomic_write_stream(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """As `atomic_write_bytes`, with the content written by `write(handle)` piece by piece
+    (so a large content is never held in memory whole)."""
     path = Path(path)
     ensure_private_dir(path.parent)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp_name, PRIVATE_FILE_MODE)

@@ -27,7 +27,7 @@ _STOPWORDS = frozenset(
         *("private", "static", "void", "int", "str"),
     }
 )
-_MEMO_LIMIT = 100_000
+_MEMO_LIMIT = 50_000
 
 
 @runtime_checkable

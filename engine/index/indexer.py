@@ -12,9 +12,7 @@ import os
 import stat
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-
-import numpy as np
+from collections.abc import Callable, Iterable, Iterator
 
 from engine.atomic import set_aside
 from engine.index.chunker import chunk_lines
@@ -65,11 +63,16 @@ _MAX_BATCH_BYTES = 32 << 20
 _MAX_BATCH_FILES = 2000
 # A batch holds a file's text about three times: bytes read, the decoded str, tantivy's copy.
 _TEXT_COPIES = 3
+# tantivy's arena grows with the postings added: about twice the source text at most.
+_ARENA_PER_SOURCE_BYTE = 2
 # About one chunk per 1.5 KB of source (15-50 lines of ~40 bytes); for reservations only.
 _BYTES_PER_CHUNK_ESTIMATE = 1500
 _CHUNK_ROW_BYTES = 16
-# The embedder is called on about this many characters at a time.
-_EMBED_SLICE_CHARS = 2 << 20
+# The embedder is called on about this many characters at a time; its working arrays
+# peak at about 64 bytes per character (tracemalloc, hashing embedder: 22 MB for 256 KB of
+# generated code, 105 MB for 4 MB, at the same speed).
+_EMBED_SLICE_CHARS = 256 << 10
+_EMBED_BYTES_PER_CHAR = 64
 # Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
 _PAUSE_FIRST_SECONDS = 0.25
 _PAUSE_MAX_STEP_SECONDS = 2.0
@@ -191,19 +194,12 @@ def apply_changes(
                     project.manifest.files.pop(rel, None)
                     _remove_vectors(project, rel)
             project.forget_files(removed)
-    indexed: list[FileEntry] = []
-    for entries in _batches(changed, run.batch_bytes):
-        if run.stopped():
-            break
-        indexed.extend(_fulltext_batch(run, entries))
+    indexed = _run_stage(run, changed, STAGE_FULLTEXT, _fulltext_cost, _fulltext_batch)
     for reason, count in run.skipped.items():
         project.skipped[reason] = project.skipped.get(reason, 0) + count
     run.start_stage(len(indexed))
     run.report(STAGE_SEMANTIC)
-    for entries in _batches(indexed, run.batch_bytes):
-        if run.stopped():
-            break
-        _semantic_batch(run, entries)
+    _run_stage(run, indexed, STAGE_SEMANTIC, _semantic_cost, _semantic_batch)
     project.set_progress(
         IndexProgress(run.done, run.total, run.bytes_done, "indexing", stage=STAGE_SEMANTIC)
     )
@@ -229,6 +225,7 @@ class _Run:
         fulltext = project.fulltext
         self.heap_bytes = fulltext.heap_bytes if fulltext is not None else 0
         self.batch_bytes = batch_bytes_for(self.heap_bytes)
+        self.over_budget = False
         self._reported_at = 0
 
     def start_stage(self, total: int) -> None:
@@ -253,30 +250,39 @@ class _Run:
             self.done, self.total, self.bytes_done, "indexing", stage=stage, paused=paused
         )
 
-    def reserve(self, nbytes: int, purpose: Purpose, stage: str) -> Grant | None:
-        """A grant for `nbytes`, waiting (paused, visibly) while the budget has no room.
+    def reserve(self, nbytes: int, stage: str, can_shrink: bool) -> Grant | _Refused | None:
+        """A grant for `nbytes`; `REFUSED` if it does not fit and the batch `can_shrink`;
+        else waits (paused, visibly) until room is made. None if stopped while waiting.
 
-        None if the run was stopped while waiting. After `_MAX_PAUSE_SECONDS` without room
-        it goes on without a grant and says so: a budget below the engine's floor must not
-        stall indexing for ever; the memory monitor remains the safety net.
+        After `_MAX_PAUSE_SECONDS` without room a single file goes on without a grant, and
+        the run says so: a budget below the engine's floor must not stall indexing for
+        ever (the memory monitor remains the safety net). Once that happened, later single
+        files wait one short retry only, until a grant succeeds again.
         """
         project = self.project
         reserver = project.reserver if project.reserver is not None else get_default_reserver()
         waited = 0.0
         delay = _PAUSE_FIRST_SECONDS
+        limit = _PAUSE_FIRST_SECONDS if self.over_budget else _MAX_PAUSE_SECONDS
         while True:
             try:
-                grant = reserver.reserve(nbytes, purpose, project.priority, project.name)
+                grant = reserver.reserve(
+                    nbytes, Purpose.INDEX_BATCH, project.priority, project.name
+                )
             except ReservationRefused as refusal:
-                if waited >= _MAX_PAUSE_SECONDS:
-                    log.warning(
-                        "%s: indexing goes on over the budget after %.0f s paused: %s",
-                        project.name,
-                        waited,
-                        refusal,
-                    )
-                    return unreserved(nbytes, purpose, project.priority, project.name)
-                if waited == 0:
+                if can_shrink:
+                    return REFUSED
+                if waited >= limit:
+                    if not self.over_budget:
+                        log.warning(
+                            "%s: indexing goes on over the budget after %.0f s paused: %s",
+                            project.name,
+                            waited,
+                            refusal,
+                        )
+                    self.over_budget = True
+                    return unreserved(nbytes, Purpose.INDEX_BATCH, project.priority, project.name)
+                if waited == 0 and not self.over_budget:
                     log.info("%s: indexing paused: %s", project.name, refusal)
                 self.report(stage, paused=refusal.reason)
                 if self._sleep(delay):
@@ -284,9 +290,12 @@ class _Run:
                 waited += delay
                 delay = min(delay * 2, _PAUSE_MAX_STEP_SECONDS)
                 continue
-            if waited:
+            if waited and not self.over_budget:
                 log.info("%s: indexing resumed after %.1f s paused", project.name, waited)
                 self.report(stage)
+            if self.over_budget:
+                log.info("%s: indexing is within the budget again", project.name)
+            self.over_budget = False
             return grant
 
     def _sleep(self, seconds: float) -> bool:
@@ -304,55 +313,108 @@ def batch_bytes_for(heap_bytes: int) -> int:
     return max(_MIN_BATCH_BYTES, min(_MAX_BATCH_BYTES, heap_bytes // 2))
 
 
-def _batches(entries: list[FileEntry], max_bytes: int) -> Iterator[list[FileEntry]]:
-    """Consecutive runs of entries of at most `max_bytes` (a bigger file is alone)."""
-    batch: list[FileEntry] = []
+class _Refused:
+    """The reservation did not fit: try a smaller batch."""
+
+
+REFUSED = _Refused()
+
+
+def _run_stage(
+    run: _Run,
+    entries: list[FileEntry],
+    stage: str,
+    cost: Callable[[_Run, list[FileEntry]], int],
+    write: Callable[[_Run, list[FileEntry]], list[FileEntry]],
+) -> list[FileEntry]:
+    """Write `entries` in batches, each reserved first (`cost`) and released after `write`.
+
+    A batch that does not fit is halved until it does; a single file that does not fit
+    pauses the run. The batch size grows back (doubling) after each batch that fit.
+    """
+    written: list[FileEntry] = []
+    cap = run.batch_bytes
+    start = 0
+    while start < len(entries) and not run.stopped():
+        batch = _take(entries, start, cap)
+        grant = run.reserve(cost(run, batch), stage, can_shrink=len(batch) > 1)
+        if grant is REFUSED:
+            cap = max(1, sum(entry.size for entry in batch) // 2)
+            continue
+        if grant is None:
+            break
+        try:
+            written.extend(write(run, batch))
+        finally:
+            grant.release()
+        start += len(batch)
+        cap = min(run.batch_bytes, cap * 2)
+    return written
+
+
+def _take(entries: list[FileEntry], start: int, max_bytes: int) -> list[FileEntry]:
+    """The run of entries from `start` of at most `max_bytes` (at least one entry)."""
+    end = start
     size = 0
-    for entry in entries:
-        if batch and (size + entry.size > max_bytes or len(batch) >= _MAX_BATCH_FILES):
-            yield batch
-            batch, size = [], 0
-        batch.append(entry)
-        size += entry.size
-    if batch:
-        yield batch
+    while end < len(entries) and end - start < _MAX_BATCH_FILES:
+        size += entries[end].size
+        if end > start and size > max_bytes:
+            break
+        end += 1
+    return entries[start:end]
+
+
+def _fulltext_cost(run: _Run, entries: list[FileEntry]) -> int:
+    """The batch's texts plus the writer's arena, which grows with what is added (to at most
+    the heap it was opened with)."""
+    source_bytes = sum(entry.size for entry in entries)
+    arena = min(run.heap_bytes, _ARENA_PER_SOURCE_BYTE * source_bytes)
+    return arena + _TEXT_COPIES * source_bytes
+
+
+def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
+    """One slice of texts being embedded (the biggest file may make it bigger), and the
+    float16 rows the vector index keeps for the whole batch."""
+    source_bytes = sum(entry.size for entry in entries)
+    chunks_estimate = source_bytes // _BYTES_PER_CHUNK_ESTIMATE + len(entries)
+    dim = run.project.embedder.dim
+    largest = max((entry.size for entry in entries), default=0)
+    slice_chars = min(source_bytes, _EMBED_SLICE_CHARS + largest)
+    vectors = run.project.vectors
+    growth = vectors.growth_bytes(chunks_estimate) if vectors is not None else 0
+    return (
+        _TEXT_COPIES * largest
+        + max(growth, chunks_estimate * (dim * 2 + _CHUNK_ROW_BYTES))
+        + slice_chars * _EMBED_BYTES_PER_CHAR
+    )
 
 
 def _fulltext_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
     """Write one batch to tantivy (committed on exit); return the entries indexed."""
     project = run.project
-    source_bytes = sum(entry.size for entry in entries)
-    grant = run.reserve(
-        run.heap_bytes + _TEXT_COPIES * source_bytes, Purpose.INDEX_BATCH, STAGE_FULLTEXT
-    )
-    if grant is None:
-        return []
     indexed: list[FileEntry] = []
-    try:
-        with project.lock:
-            if project.closed or project.fulltext is None:
-                return []
-            manifest = project.manifest
-            # If the batch fails, tantivy rolls back; the manifest must too, or the next save
-            # would record these files as indexed while full-text search has never seen them.
-            manifest_before = {entry.rel: manifest.files.get(entry.rel) for entry in entries}
-            try:
-                with project.fulltext.batch() as batch:
-                    for entry in entries:
-                        if _put_fulltext(project, batch, entry, run.skipped):
-                            indexed.append(entry)
-                        run.done += 1
-                        run.bytes_done += entry.size
-            except BaseException:
-                for rel, state in manifest_before.items():
-                    if state is None:
-                        manifest.files.pop(rel, None)
-                    else:
-                        manifest.files[rel] = state
-                raise
-            project.forget_files([entry.rel for entry in entries])
-    finally:
-        grant.release()
+    with project.lock:
+        if project.closed or project.fulltext is None:
+            return []
+        manifest = project.manifest
+        # If the batch fails, tantivy rolls back; the manifest must too, or the next save
+        # would record these files as indexed while full-text search has never seen them.
+        manifest_before = {entry.rel: manifest.files.get(entry.rel) for entry in entries}
+        try:
+            with project.fulltext.batch() as batch:
+                for entry in entries:
+                    if _put_fulltext(project, batch, entry, run.skipped):
+                        indexed.append(entry)
+                    run.done += 1
+                    run.bytes_done += entry.size
+        except BaseException:
+            for rel, state in manifest_before.items():
+                if state is None:
+                    manifest.files.pop(rel, None)
+                else:
+                    manifest.files[rel] = state
+            raise
+        project.forget_files([entry.rel for entry in entries])
     run.report(STAGE_FULLTEXT, force=False)
     return indexed
 
@@ -382,60 +444,70 @@ def _put_fulltext(
     return True
 
 
-def _semantic_batch(run: _Run, entries: list[FileEntry]) -> None:
+def _semantic_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
     """Embed one batch of files indexed in full-text (read again: the page cache has them)."""
     project = run.project
-    source_bytes = sum(entry.size for entry in entries)
-    chunks_estimate = source_bytes // _BYTES_PER_CHUNK_ESTIMATE + len(entries)
-    dim = project.embedder.dim
-    # Texts, their chunks, float32 embeddings, and the float16 rows the vector index keeps.
-    nbytes = _TEXT_COPIES * source_bytes + chunks_estimate * (dim * 6 + _CHUNK_ROW_BYTES)
-    grant = run.reserve(nbytes, Purpose.INDEX_BATCH, STAGE_SEMANTIC)
-    if grant is None:
-        return
-    try:
-        with project.lock:
-            if project.closed or project.vectors is None:
-                return  # unloaded meanwhile: the files stay pending until the next load
-            texts: list[tuple[str, str]] = []
-            for entry in entries:
-                if entry.rel not in project.pending_vector_paths:
-                    continue
-                state = project.manifest.files.get(entry.rel) if project.manifest else None
-                source = read_source(project.path / entry.rel) if state is not None else None
-                if source is None or source.text is None or state.status != STATUS_INDEXED:
-                    _remove_vectors(project, entry.rel)
-                else:
-                    texts.append((entry.rel, source.text))
-            _embed_files(project, texts)
-            for entry in entries:
-                project.pending_vector_paths.discard(entry.rel)
-            run.done += len(entries)
-            run.bytes_done += source_bytes
-    finally:
-        grant.release()
+    with project.lock:
+        if project.closed or project.vectors is None:
+            return []  # unloaded meanwhile: the files stay pending until the next load
+        _embed_files(project, _pending_texts(project, entries))
+        for entry in entries:
+            project.pending_vector_paths.discard(entry.rel)
+        run.done += len(entries)
+        run.bytes_done += sum(entry.size for entry in entries)
     run.report(STAGE_SEMANTIC, force=False)
+    return entries
+
+
+def _pending_texts(project: Project, entries: list[FileEntry]) -> Iterator[tuple[str, str]]:
+    """(path, text) of the entries still waiting for vectors, read one at a time; a file no
+    longer indexed or readable has its vectors removed instead."""
+    for entry in entries:
+        if entry.rel not in project.pending_vector_paths:
+            continue
+        state = project.manifest.files.get(entry.rel) if project.manifest else None
+        source = read_source(project.path / entry.rel) if state is not None else None
+        if source is None or source.text is None or state.status != STATUS_INDEXED:
+            _remove_vectors(project, entry.rel)
+        else:
+            yield entry.rel, source.text
 
 
 def _embed(project: Project, rel: str, text: str) -> None:
     _embed_files(project, [(rel, text)])
 
 
-def _embed_files(project: Project, files: list[tuple[str, str]]) -> None:
-    """Embed these files' chunks in one call (the embedder is fastest on big batches)."""
+def _embed_files(project: Project, files: Iterable[tuple[str, str]]) -> None:
+    """Embed these files' chunks, about `_EMBED_SLICE_CHARS` of text per embedder call, so
+    only one slice's texts are held at a time (files are read as they are consumed)."""
     vectors = project.vectors
     if vectors is None:
         project.pending_vector_paths.update(rel for rel, _ in files)
         return
     texts: list[str] = []
     spans_of: list[tuple[str, list[tuple[int, int]]]] = []
+    size = 0
     for rel, text in files:
         chunks = chunk_lines(text.split("\n"))
         # The path is part of every chunk: file names say a lot about what code does.
         header = rel.replace("/", " ") + "\n"
         texts.extend(header + chunk.text for chunk in chunks)
         spans_of.append((rel, [(chunk.start, chunk.end) for chunk in chunks]))
-    embedded = _embed_in_slices(project, texts)
+        size += len(text)
+        if size >= _EMBED_SLICE_CHARS:
+            _store_embedded(project, vectors, texts, spans_of)
+            texts, spans_of, size = [], [], 0
+    _store_embedded(project, vectors, texts, spans_of)
+    project.vectors_dirty = True
+
+
+def _store_embedded(
+    project: Project,
+    vectors: VectorIndex,
+    texts: list[str],
+    spans_of: list[tuple[str, list[tuple[int, int]]]],
+) -> None:
+    embedded = project.embedder.embed(texts) if texts else None
     row = 0
     for rel, spans in spans_of:
         if spans:
@@ -443,21 +515,6 @@ def _embed_files(project: Project, files: list[tuple[str, str]]) -> None:
             row += len(spans)
         else:
             vectors.remove_file(rel)
-    project.vectors_dirty = True
-
-
-def _embed_in_slices(project: Project, texts: list[str]) -> np.ndarray:
-    """Embed `texts` a few MB at a time: the embedder's working arrays grow with its input."""
-    parts = []
-    start = size = 0
-    for end, text in enumerate(texts, 1):
-        size += len(text)
-        if size >= _EMBED_SLICE_CHARS or end == len(texts):
-            parts.append(project.embedder.embed(texts[start:end]))
-            start, size = end, 0
-    if not parts:
-        return np.zeros((0, project.embedder.dim), dtype=np.float32)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _remove_vectors(project: Project, rel: str) -> None:

@@ -25,11 +25,18 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 import hnswlib
 import numpy as np
 
-from engine.atomic import atomic_write_bytes, atomic_write_text, ensure_private_dir, set_aside
+from engine.atomic import (
+    atomic_write_bytes,
+    atomic_write_stream,
+    atomic_write_text,
+    ensure_private_dir,
+    set_aside,
+)
 
 VECTORS_FILE = "vectors.f16.npy"
 CHUNKS_FILE = "vectors.chunks.npy"
@@ -37,6 +44,8 @@ VECTORS_META_FILE = "vectors.meta.json"
 LEGACY_FILES = ("vectors.json", "vectors.hnsw")
 _META_VERSION = 2
 _INITIAL_CAPACITY = 1024
+# Rows written per block when saving (1 MB at 256 float16 dimensions).
+_SAVE_BLOCK_ROWS = 2048
 # Exact search costs ~N*dim multiply-adds per query (~0.1 s at 400k x 256 on this machine):
 # below this many live chunks it is fast enough and always right. Above it, hnswlib.
 HNSW_THRESHOLD = 400_000
@@ -44,7 +53,8 @@ HNSW_THRESHOLD = 400_000
 HNSW_M = 24
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 256
-_EXACT_BLOCK_ROWS = 65_536
+# Rows scored per block in exact search: 8192 x 256 float32 = 8 MB of working memory.
+_EXACT_BLOCK_ROWS = 8_192
 
 
 class VectorIndexError(ValueError):
@@ -144,6 +154,15 @@ class VectorIndex:
         self._path_ids_by_name[interned] = path_id
         return path_id
 
+    def growth_bytes(self, extra_rows: int) -> int:
+        """Bytes that adding `extra_rows` allocates on top of what is held: the new, bigger
+        arrays, which exist beside the old ones while rows are copied (0 if they fit)."""
+        with self._lock:
+            capacity = len(self._path_ids)
+            if self._size + extra_rows <= capacity:
+                return 0
+            return max(self._size + extra_rows, capacity * 2) * (self.dim * 2 + 12)
+
     def _ensure_capacity(self, count: int) -> None:
         capacity = len(self._path_ids)
         if self._size + count <= capacity:
@@ -155,35 +174,35 @@ class VectorIndex:
         self._resize(max(self._size + count, capacity * 2))
 
     def _resize(self, capacity: int) -> None:
+        """Grow or shrink the arrays in place (realloc: large blocks are remapped, not
+        copied beside the old ones); rows past the live ones read as empty."""
         size = self._size
-        vectors = np.zeros((capacity, self.dim), dtype=np.float16)
-        vectors[:size] = self._vectors[:size]
-        path_ids = np.full(capacity, -1, dtype=np.int32)
-        path_ids[:size] = self._path_ids[:size]
-        starts = np.zeros(capacity, dtype=np.int32)
-        starts[:size] = self._starts[:size]
-        ends = np.zeros(capacity, dtype=np.int32)
-        ends[:size] = self._ends[:size]
-        self._vectors, self._path_ids, self._starts, self._ends = vectors, path_ids, starts, ends
+        self._vectors.resize((capacity, self.dim), refcheck=False)
+        for name in ("_path_ids", "_starts", "_ends"):
+            getattr(self, name).resize(capacity, refcheck=False)
+        self._path_ids[size:] = -1
         if self._hnsw is not None and capacity > self._hnsw.get_max_elements():
             self._hnsw.resize_index(capacity)
 
     def _compact(self, capacity: int) -> None:
-        """Keep only live rows (in order), re-numbering rows; the hnswlib graph is dropped."""
+        """Keep only live rows (in order), re-numbering rows; the hnswlib graph is dropped.
+
+        Rows move down in place a block at a time (a live row's new place is never after
+        its old one), so only one block is ever copied aside."""
         live = np.flatnonzero(self._path_ids[: self._size] >= 0)
-        capacity = max(capacity, len(live), 16)
-        vectors = np.zeros((capacity, self.dim), dtype=np.float16)
-        vectors[: len(live)] = self._vectors[live]
-        path_ids = np.full(capacity, -1, dtype=np.int32)
-        path_ids[: len(live)] = self._path_ids[live]
-        starts = np.zeros(capacity, dtype=np.int32)
-        starts[: len(live)] = self._starts[live]
-        ends = np.zeros(capacity, dtype=np.int32)
-        ends[: len(live)] = self._ends[live]
-        self._vectors, self._path_ids, self._starts, self._ends = vectors, path_ids, starts, ends
-        self._size = self._live = len(live)
-        self._rows_of = _rows_by_path(path_ids[: self._size])
+        count = len(live)
+        if count < self._size:
+            for start in range(0, count, _SAVE_BLOCK_ROWS):
+                rows = live[start : start + _SAVE_BLOCK_ROWS]
+                stop = start + len(rows)
+                self._vectors[start:stop] = self._vectors[rows]
+                self._path_ids[start:stop] = self._path_ids[rows]
+                self._starts[start:stop] = self._starts[rows]
+                self._ends[start:stop] = self._ends[rows]
+        self._size = self._live = count
         self._hnsw = None
+        self._resize(max(capacity, count, 16))
+        self._rows_of = _rows_by_path(self._path_ids[: self._size])
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -309,17 +328,17 @@ class VectorIndex:
             remap = np.full(max(1, len(self._paths)), -1, dtype=np.int32)
             remap[used] = np.arange(len(used), dtype=np.int32)
             chunks = np.stack([remap[old_ids], self._starts[live], self._ends[live]], axis=1)
-            vector_bytes = _npy_bytes(self._vectors[live])
             chunk_bytes = _npy_bytes(chunks.astype(np.int32))
             paths = [self._paths[path_id] for path_id in used.tolist()]
-        atomic_write_bytes(directory / VECTORS_FILE, vector_bytes)
+            # Written in blocks of rows: the matrix is never copied whole.
+            vectors_sha256 = _write_rows(directory / VECTORS_FILE, self._vectors, live)
         atomic_write_bytes(directory / CHUNKS_FILE, chunk_bytes)
         meta = {
             "version": _META_VERSION,
             "embedder": self.embedder_name,
             "dim": self.dim,
             "count": int(len(live)),
-            "vectors_sha256": hashlib.sha256(vector_bytes).hexdigest(),
+            "vectors_sha256": vectors_sha256,
             "chunks_sha256": hashlib.sha256(chunk_bytes).hexdigest(),
             "paths": paths,
         }
@@ -369,14 +388,16 @@ class VectorIndex:
                 f"{directory}: saved for embedder {meta['embedder']!r} (dim {meta['dim']}), "
                 f"not {embedder_name!r} (dim {dim})"
             )
+        count = meta["count"]
+        capacity = max(_INITIAL_CAPACITY, int(count * 1.1))
         try:
-            vectors = _read_array(directory / VECTORS_FILE, meta["vectors_sha256"])
+            # Read straight into an array with room to grow: no second copy while loading.
+            vectors = _read_array(directory / VECTORS_FILE, meta["vectors_sha256"], capacity)
             chunks = _read_array(directory / CHUNKS_FILE, meta["chunks_sha256"])
-            count = meta["count"]
             n_paths = len(meta["paths"])
             if (
                 vectors.dtype != np.float16
-                or vectors.shape != (count, dim)
+                or vectors.shape != (capacity, dim)
                 or chunks.dtype != np.int32
                 or chunks.shape != (count, 3)
                 or (count and (chunks[:, 0].min() < 0 or chunks[:, 0].max() >= n_paths))
@@ -387,9 +408,12 @@ class VectorIndex:
                 if (directory / name).exists():
                     set_aside(directory / name, "corrupt")
             raise
-        self = cls(dim, embedder_name, capacity=max(_INITIAL_CAPACITY, int(count * 1.1)))
+        self = cls(dim, embedder_name, capacity=16)
         self.hnsw_threshold = int(hnsw_threshold)
-        self._vectors[:count] = vectors
+        self._vectors = vectors
+        self._path_ids = np.full(capacity, -1, dtype=np.int32)
+        self._starts = np.zeros(capacity, dtype=np.int32)
+        self._ends = np.zeros(capacity, dtype=np.int32)
         self._path_ids[:count] = chunks[:, 0]
         self._starts[:count] = chunks[:, 1]
         self._ends[:count] = chunks[:, 2]
@@ -421,17 +445,73 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _read_array(path: Path, sha256: str) -> np.ndarray:
+def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> str:
+    """Write `matrix[rows]` as a .npy file, a block of rows at a time; returns its sha256."""
+    digest = hashlib.sha256()
+    header = {
+        "descr": np.lib.format.dtype_to_descr(matrix.dtype),
+        "fortran_order": False,
+        "shape": (len(rows), matrix.shape[1]),
+    }
+
+    def write(handle: BinaryIO) -> None:
+        hashing = _HashingWriter(handle, digest)
+        np.lib.format.write_array_header_1_0(hashing, header)
+        for start in range(0, len(rows), _SAVE_BLOCK_ROWS):
+            block = matrix[rows[start : start + _SAVE_BLOCK_ROWS]]
+            hashing.write(np.ascontiguousarray(block).data)
+
+    atomic_write_stream(path, write)
+    return digest.hexdigest()
+
+
+class _HashingWriter:
+    """A file handle that also feeds what is written to a hash."""
+
+    def __init__(self, handle: BinaryIO, digest: hashlib._Hash) -> None:
+        self._handle = handle
+        self._digest = digest
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._digest.update(data)
+        return self._handle.write(data)
+
+
+def _read_array(path: Path, sha256: str, rows: int | None = None) -> np.ndarray:
+    """The .npy array at `path`, checked against `sha256` (hashed a block at a time) before
+    it is parsed, then read straight into its buffer (one allocation). With `rows`, the
+    array has that many rows (at least the file's), the ones past the file's left empty."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            if digest.hexdigest() != sha256:
+                raise VectorIndexError(f"{path}: sha256 does not match {VECTORS_META_FILE}")
+            handle.seek(0)
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                header = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                header = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, fortran_order, dtype = header
+            if dtype.hasobject or fortran_order:
+                raise ValueError("object or Fortran-ordered arrays are not accepted")
+            if rows is not None and shape and rows > shape[0]:
+                array = np.zeros((rows, *shape[1:]), dtype=dtype)
+                filled = array[: shape[0]]
+            else:
+                array = filled = np.empty(shape, dtype=dtype)
+            view = memoryview(filled).cast("B") if filled.size else memoryview(b"")
+            if handle.readinto(view) != len(view) or handle.read(1):
+                raise ValueError("the file's length does not match its header")
     except OSError as error:
         raise VectorIndexError(f"{path}: cannot be read: {error}") from None
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise VectorIndexError(f"{path}: sha256 does not match {VECTORS_META_FILE}")
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except (ValueError, EOFError, TypeError) as error:
         raise VectorIndexError(f"{path}: not a numpy array: {error}") from None
+    return array
 
 
 def _read_meta(path: Path) -> dict:

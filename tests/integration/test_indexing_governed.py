@@ -40,10 +40,12 @@ class RecordingReserver(UnlimitedReserver):
     """Grants everything (or refuses the first `refuse_first` requests) and records each
     request with the number of documents full-text search could see at that moment."""
 
-    def __init__(self, refuse_first: int = 0) -> None:
+    def __init__(self, refuse_first: int = 0, refuse_above: int | None = None) -> None:
         super().__init__()
         self.refuse_first = refuse_first
+        self.refuse_above = refuse_above
         self.requests: list[tuple[ReservationRequest, int]] = []
+        self.granted_requests: list[ReservationRequest] = []
         self.engine: Engine | None = None
 
     def reserve(self, nbytes, purpose, priority, project=None) -> Grant:
@@ -52,6 +54,9 @@ class RecordingReserver(UnlimitedReserver):
         if self.refuse_first > 0:
             self.refuse_first -= 1
             raise ReservationRefused(request, 0, "budget full (test)")
+        if self.refuse_above is not None and request.nbytes > self.refuse_above:
+            raise ReservationRefused(request, self.refuse_above, "too big (test)")
+        self.granted_requests.append(request)
         return super().reserve(nbytes, purpose, priority, project)
 
     def _visible_docs(self, name: str | None) -> int:
@@ -125,10 +130,31 @@ def test_full_text_is_searchable_before_the_semantic_stage_starts(
         engine.close()
 
 
-def test_a_refused_batch_pauses_indexing_visibly_until_room_is_made(
+def test_a_batch_that_does_not_fit_is_split_until_it_does(
     tmp_path, tmp_leindex_home, recording_reserver, small_batches
 ):
-    reserver = recording_reserver(RecordingReserver(refuse_first=3))
+    # Enough for a file or two at a time, not for a whole 16 KB semantic batch.
+    limit = 400 * 1024
+    reserver = recording_reserver(RecordingReserver(refuse_above=limit))
+    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    progress = []
+    try:
+        engine.add_project(_corpus(tmp_path / "code"), on_progress=progress.append)
+        assert not [p for p in progress if p.paused]  # splitting was enough: no pause
+        refused = [r for r, _ in reserver.requests if r.nbytes > limit]
+        granted = [r.nbytes for r in reserver.granted_requests]
+        assert refused and granted and max(granted) <= limit
+        assert [h.path for h in engine.search("token_19").hits] == ["module_19.py"]
+        assert engine.search("routine_19_4", mode="semantic").hits
+    finally:
+        engine.close()
+
+
+def test_a_refused_single_file_pauses_indexing_visibly_until_room_is_made(
+    tmp_path, tmp_leindex_home, recording_reserver, small_batches
+):
+    # Refused often enough that the batch shrinks to one file, which then waits.
+    reserver = recording_reserver(RecordingReserver(refuse_first=8))
     engine = Engine(home=tmp_leindex_home, watch_files=False)
     reserver.engine = engine
     progress = []
