@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import ensure_private_dir
+from engine.lifecycle.coalesce import Coalescer
 from engine.lifecycle.logging_setup import attach_file_logging, detach_file_logging
 from engine.memory import persistence
 from engine.pidfile import PID_FILE_NAME, PidFile, PidFileError, PidFileStatus
@@ -31,6 +34,8 @@ TerminateCallback = Callable[[int], None]
 
 _TERMINATE_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 START_SETTLE_TIMEOUT_SECONDS = 30.0
+# SIGHUPs closer together than this share one reload (the first one reloads at once).
+SIGNAL_RELOAD_WINDOW_SECONDS = 0.2
 
 
 def _leindex_home() -> Path:
@@ -86,6 +91,11 @@ class Runtime:
         self._previous_reload_manager: Any = None
         self._installed_reload_manager = False
         self._control: Any = None
+        # Where indexes go for this run when the home is read-only (None: in the home).
+        self._scratch_home: Path | None = None
+        self._signal_reloads = Coalescer(
+            lambda: self.reload(trigger="SIGHUP"), SIGNAL_RELOAD_WINDOW_SECONDS, "leindex-sighup"
+        )
 
     # ----------------------------------------------------------------- start
 
@@ -147,9 +157,14 @@ class Runtime:
         if not initial.success:
             self._warn(f"config not applied: {initial.error}")
         self.engine = Engine(home=self.home)
+        self._scratch_home = self._scratch_home_if_read_only()
+        if self._scratch_home is not None:
+            indexes = self._scratch_home / "indexes"
+            self.engine.indexes_dir = self.engine.registry.indexes_dir = indexes
         set_engine(self.engine)
         self.memory_manager = MemoryManager(engine=self.engine, probe=self.probe, clock=self.clock)
-        self.memory_manager.home = self.home  # the spill secret lives in this home
+        # The spill secret lives in this home.
+        self.memory_manager.home = self._scratch_home or self.home
         set_memory_manager(self.memory_manager)
         self._observer = _RuntimeConfigObserver(self)
         reload_manager.register_observer(self._observer)
@@ -164,6 +179,18 @@ class Runtime:
         if self.watch_config:
             self._start_watcher()
         self._start_control_channel()
+
+    def _scratch_home_if_read_only(self) -> Path | None:
+        """A private temp directory for this run's indexes when the home cannot be written
+        (searches still work; nothing is saved), else None."""
+        if os.access(self.home, os.W_OK | os.X_OK):
+            return None
+        scratch = Path(tempfile.mkdtemp(prefix="leindex-scratch-"))
+        self._warn(
+            f"{self.home} is read-only: cache state, spills and indexes cannot be saved; "
+            f"indexes are built in {scratch} for this run only"
+        )
+        return scratch
 
     def _reload_manager_for_home(self) -> Any:
         """The process reload manager, replaced by one reading this runtime's home if needed."""
@@ -320,7 +347,7 @@ class Runtime:
             log.info("%s after the terminal hung up: shutting down", signal_name(signum))
             self._on_terminate_signal(signum)
             return
-        self.reload(trigger=signal_name(signum))
+        self._signal_reloads.request()
 
     def _on_terminate_signal(self, signum: int) -> None:
         log.info("received %s: shutting down gracefully", signal_name(signum))
@@ -379,6 +406,8 @@ class Runtime:
                     save_state=self._owns_home(),
                 )
             self.pidfile.release()
+            if self._scratch_home is not None:
+                shutil.rmtree(self._scratch_home, ignore_errors=True)
             log.info("leindex runtime stopped (pid %d)", os.getpid())
         finally:
             if self._relay is not None:
@@ -389,6 +418,8 @@ class Runtime:
 
     def _owns_home(self) -> bool:
         """False for a second instance: the pidfile's owner writes the shared state file."""
+        if self._scratch_home is not None:
+            return False  # a read-only home: said at start that nothing is saved
         status = self.pidfile_status
         return status is None or status.owned
 

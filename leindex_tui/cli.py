@@ -31,6 +31,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 """name → (module, one-line help)."""
 
+EXAMPLES = """\
+examples:
+  leindex                      # the dashboard over the current directory
+  leindex ~/src/app ~/src/lib  # the dashboard over two projects
+  leindex --headless ~/src/app # an MCP server on stdio (for an editor or agent)
+  leindex search parse_config  # one search from the shell"""
+
 APP_RUNNER = ("leindex_tui.app", "run_app")
 HEADLESS_RUNNER = ("leindex_tui.headless", "run_headless")
 """(module, function) called with the list of resolved project paths."""
@@ -55,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="leindex",
         usage=f"leindex [--headless] [PATH ...]\n       leindex {{{','.join(SUBCOMMANDS)}}} ...",
         description="Code search inside a memory budget.",
-        epilog=f"subcommands (leindex <subcommand> --help):\n{commands}",
+        epilog=f"subcommands (leindex <subcommand> --help):\n{commands}\n\n{EXAMPLES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"leindex {__version__}")
@@ -97,7 +104,12 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
             raise
         sys.stderr.write(f"leindex {name}: not yet available\n")
         return EXIT_USAGE
-    parser = ArgumentParser(prog=f"leindex {name}", description=help_)
+    parser = ArgumentParser(
+        prog=f"leindex {name}",
+        description=help_,
+        epilog=getattr(module, "EXAMPLES", None),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     module.add_arguments(parser)
     return int(module.run(parser.parse_args(rest)))
 

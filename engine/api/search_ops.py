@@ -147,7 +147,7 @@ def search(
         "hits": [hit.to_dict() for hit in response.hits],
         "still_indexing": indexing,
         "index_failed": failed,
-        "notes": notes,
+        "notes": [*response.notes, *notes],
     }
 
 

@@ -66,6 +66,7 @@ class Engine:
         self._watchers: dict[str, ProjectWatcher] = {}
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._reported_gone: set[str] = set()  # projects whose directory vanished, logged once
         self._global_caps = self._caps_from(self._config_provider())
 
     # -- configuration ----------------------------------------------------------------------
@@ -418,6 +419,8 @@ class Engine:
         notes: list[str] | None = None,
     ) -> tuple[tuple[SearchHit, ...], bool]:
         project.touch()
+        if notes is not None and not project.path.is_dir():
+            notes.append(self._gone_note(project))
         key = QueryKey(text, mode, project.name, limit, literal)
         cached = project.query_cache.get(key)
         if cached is not None:
@@ -440,6 +443,16 @@ class Engine:
         if project.ready.is_set() and project.generation == generation:
             project.query_cache.put(key, result)
         return result, False
+
+    def _gone_note(self, project: Project) -> str:
+        note = (
+            f"{project.name}: {project.path} is gone (deleted or renamed); "
+            "its results come from the last index"
+        )
+        if project.name not in self._reported_gone:
+            self._reported_gone.add(project.name)
+            log.warning("%s", note)
+        return note
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -71,6 +71,7 @@ class FullTextIndex:
                 self._index = tantivy.Index.open(str(self.directory))
                 if not self._has_fields():
                     raise FullTextOpenError(f"{self.directory}: index has another schema")
+                self._remove_orphan_files()
             else:
                 self._index = tantivy.Index(self._schema, path=str(self.directory))
                 self.created = True
@@ -86,6 +87,20 @@ class FullTextIndex:
             raise FullTextOpenError(
                 f"{self.directory}: cannot open full-text index: {error}"
             ) from None
+
+    def _remove_orphan_files(self) -> None:
+        """Delete files a writer killed mid-commit left behind: tantivy would refuse to create
+        them again (FileAlreadyExists) and every later commit would fail."""
+        try:
+            writer = self._index.writer(heap_size=self.heap_bytes, num_threads=1)
+        except ValueError as error:
+            if "LockBusy" in str(error):
+                return  # a live writer in another process: its files are not orphans
+            raise
+        try:
+            writer.garbage_collect_files()
+        finally:
+            del writer
 
     def _has_fields(self) -> bool:
         try:

@@ -13,6 +13,14 @@ from engine.config import (
     render_annotated_yaml,
 )
 
+EXAMPLES = """\
+examples:
+  leindex config validate               # check config.yaml, projects/*.yaml, LEINDEX_MEMORY_*
+  leindex config show                   # the merged config, each value with its source
+  leindex config show --project myapp   # plus one project's settings
+"""
+"""Shown at the end of `leindex config --help`."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`validate` and `show [--project NAME]`."""

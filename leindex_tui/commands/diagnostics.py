@@ -20,6 +20,15 @@ from leindex_tui.commands.instance import ask_running_instance, describe_instanc
 DIAGNOSTICS_TYPES = ("memory", "eviction", "config", "projects")
 
 
+EXAMPLES = """\
+examples:
+  leindex diagnostics                          # memory report as JSON
+  leindex diagnostics --type projects ~/src/app
+  leindex diagnostics --type config
+"""
+"""Shown at the end of `leindex diagnostics --help`."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the subcommand's options on its argparse sub-parser."""
     parser.add_argument(

@@ -11,6 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+EXAMPLES = """\
+examples:
+  leindex models list                             # local models, and which one is configured
+  leindex models pull minishlab/potion-code-16M   # the only command that downloads
+"""
+"""Shown at the end of `leindex models --help`."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`list` (default) or `pull NAME`."""

@@ -14,6 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+EXAMPLES = """\
+examples:
+  leindex reload                  # validate the config, then SIGHUP the running leindex
+  leindex reload --no-validate    # send the SIGHUP even if the files do not validate here
+"""
+"""Shown at the end of `leindex reload --help`."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`leindex reload` takes no arguments beyond LEINDEX_HOME in the environment."""

@@ -21,6 +21,16 @@ EXIT_USAGE = 2
 _BAR_WIDTH = 30
 
 
+EXAMPLES = """\
+examples:
+  leindex search parse_config                     # full-text search of the current directory
+  leindex search "cache AND evict" --limit 5      # tantivy query syntax
+  leindex search "std::vector<int>" --literal --project ~/src/app
+  leindex search "read the config file" --mode semantic
+"""
+"""Shown at the end of `leindex search --help`."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the subcommand's options on its argparse sub-parser."""
     parser.add_argument(

@@ -138,3 +138,31 @@ def test_punctuation_only_literal_is_refused(tmp_path):
 
     with pytest.raises(QuerySyntaxError, match="only of punctuation"):
         fulltext_hits(_P(), "->", 10, literal=True)
+
+
+def _fulltext_paths(index) -> set[str]:
+    return {path for _score, path in index.search(index.all_files(), 100)}
+
+
+def test_files_of_a_commit_killed_before_meta_json_do_not_block_later_commits(tmp_path):
+    """kill -9 after tantivy wrote a commit's files but before meta.json: the leftovers are
+    removed on open, so the next commit (which picks the same file names) succeeds."""
+
+    from engine.index.fulltext import FullTextIndex
+
+    directory = tmp_path / "fulltext"
+    index = FullTextIndex(directory, 0)
+    with index.batch() as batch:
+        batch.put("a.py", "alpha")
+        batch.put("b.py", "beta")
+    meta_before = (directory / "meta.json").read_bytes()
+    with index.batch() as batch:
+        batch.delete("a.py")  # writes <segment>.<opstamp>.del
+    del index
+    (directory / "meta.json").write_bytes(meta_before)  # as if killed before meta.json
+
+    reopened = FullTextIndex(directory, 0)
+    with reopened.batch() as batch:
+        batch.delete("a.py")  # the same opstamp, the same .del name
+
+    assert _fulltext_paths(reopened) == {"b.py"}
