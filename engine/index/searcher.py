@@ -1,8 +1,10 @@
-"""Running one query against one project: full-text, semantic, and their hybrid (RRF)."""
+"""Running one query against one project: full-text, lexical, semantic, and hybrid (lexical and
+semantic fused)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from engine.index.embed import code_tokens
 from engine.index.errors import QuerySyntaxError
@@ -15,8 +17,11 @@ from engine.index.line_match import (
 from engine.index.project import Project
 from engine.index.results import SearchHit
 
-# Reciprocal rank fusion's damping constant (the usual value from Cormack et al.).
-RRF_K = 60
+# Hybrid's weight of the lexical side (the semantic side gets the rest), tuned on the
+# question eval (tests/bench/bench_search_quality.py; docs/search.md, "Evaluation").
+LEXICAL_WEIGHT = 0.6
+# Chunks each side of hybrid contributes to the fusion.
+HYBRID_DEPTH = 50
 # Files fetched from tantivy per round while collecting line hits.
 _FILES_PER_ROUND = 16
 # A file rarely deserves more than this many of the result lines.
@@ -154,47 +159,114 @@ def semantic_hits(project: Project, query: str, limit: int) -> list[SearchHit]:
     return hits
 
 
-def hybrid_hits(project: Project, query: str, limit: int, literal: bool) -> list[SearchHit]:
-    """Full-text and semantic results fused by reciprocal rank; a line inside a chunk counts
-    as that chunk, so agreeing evidence from both rankings adds up."""
-    depth = max(limit, 10)
-    lexical = fulltext_hits(project, query, depth, literal)
-    chunks = semantic_chunks(project, query, depth)
-    scores: dict[tuple, float] = {}
-    shown: dict[tuple, SearchHit] = {}
-    chunk_keys = {}
-    for rank, (rel, start, end, _similarity) in enumerate(chunks):
-        key = ("chunk", rel, start)
-        chunk_keys.setdefault(rel, []).append((start, end, key))
-        scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
-    for rank, hit in enumerate(lexical):
-        key = ("line", hit.path, hit.line)
-        for start, end, chunk_key in chunk_keys.get(hit.path, ()):
-            if start <= hit.line <= end:
-                key = chunk_key
-                break
-        scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
-        shown.setdefault(key, hit)  # the best-ranked exact line represents its chunk
+def lexical_hits(project: Project, query: str, limit: int) -> list[SearchHit]:
+    """One hit per chunk sharing the query's sub-tokens (BM25, OR), on its best line."""
+    index = project.fulltext
+    if index is None:
+        return []
     wanted = set(code_tokens(query))
-    chunk_spans = {
-        key: (rel, start, end) for rel, start, end, _ in chunks for key in [("chunk", rel, start)]
-    }
-    # A query naming a symbol: its definitions lead, whatever the fusion says.
-    defined = {(hit.path, hit.line) for hit in definition_hits(project, query, depth)}
-    if defined and not literal:
-        top = max(scores.values(), default=0.0)
-        for key, hit in shown.items():
-            if (hit.path, hit.line) in defined:
-                scores[key] = top + 1.0
-    fused = []
-    for key, score in sorted(scores.items(), key=lambda item: item[1], reverse=True)[:limit]:
-        hit = shown.get(key)
-        if hit is None:
-            rel, start, end = chunk_spans[key]
-            line, text = _best_line(project, rel, start, end, wanted)
-            hit = SearchHit(project.name, rel, line, text, score)
-        fused.append(SearchHit(hit.project, hit.path, hit.line, hit.text, score))
-    return fused
+    hits = []
+    for chunk in index.lexical_search(query, limit):
+        line, text = _best_line(project, chunk.path, chunk.start, chunk.end, wanted)
+        hits.append(SearchHit(project.name, chunk.path, line, text, chunk.score))
+    return hits
+
+
+@dataclass(slots=True)
+class FusionCandidate:
+    """A chunk (or, for a literal, a line outside any chunk) that one side of hybrid found."""
+
+    path: str
+    start: int
+    end: int
+    score: float
+    shown: SearchHit | None = None  # the exact line to show, when a side matched one
+
+
+def hybrid_hits(
+    project: Project,
+    query: str,
+    limit: int,
+    literal: bool,
+    lexical_weight: float = LEXICAL_WEIGHT,
+) -> list[SearchHit]:
+    """The lexical side (BM25 over sub-tokens with OR; for a literal, its matching lines) and
+    the semantic side fused by a weighted sum of their max-normalised scores; a query that
+    names a symbol lists its definitions first."""
+    depth = max(limit, HYBRID_DEPTH)
+    semantic = [
+        FusionCandidate(rel, start, end, similarity)
+        for rel, start, end, similarity in semantic_chunks(project, query, depth)
+    ]
+    if literal:
+        lexical = _literal_candidates(project, query, depth, semantic)
+    else:
+        index = project.fulltext
+        found = index.lexical_search(query, depth) if index is not None else []
+        lexical = [FusionCandidate(c.path, c.start, c.end, c.score) for c in found]
+    fused = fuse(lexical, semantic, lexical_weight)
+    definitions = [] if literal else definition_hits(project, query, limit)
+    wanted = set(code_tokens(query))
+    hits = []
+    top = fused[0][1] if fused else 0.0
+    for rank, hit in enumerate(definitions):
+        hits.append(
+            SearchHit(hit.project, hit.path, hit.line, hit.text, top + len(definitions) - rank)
+        )
+    for candidate, score in fused:
+        if len(hits) >= limit:
+            break
+        if any(
+            hit.path == candidate.path and candidate.start <= hit.line <= candidate.end
+            for hit in definitions
+        ):
+            continue  # the definition already stands for its chunk
+        shown = candidate.shown
+        if shown is None:
+            line, text = _best_line(project, candidate.path, candidate.start, candidate.end, wanted)
+            shown = SearchHit(project.name, candidate.path, line, text, score)
+        hits.append(SearchHit(shown.project, shown.path, shown.line, shown.text, score))
+    return hits[:limit]
+
+
+def fuse(
+    lexical: list[FusionCandidate], semantic: list[FusionCandidate], lexical_weight: float
+) -> list[tuple[FusionCandidate, float]]:
+    """Candidates by `w * lexical + (1 - w) * semantic`, each side's scores divided by its
+    best (a side that did not find a candidate gives it 0), best first."""
+    fused: dict[tuple[str, int], list] = {}
+    for side, weight in ((lexical, lexical_weight), (semantic, 1.0 - lexical_weight)):
+        best = max((c.score for c in side), default=0.0)
+        if best <= 0.0:
+            continue
+        for candidate in side:
+            key = (candidate.path, candidate.start)
+            entry = fused.setdefault(key, [candidate, 0.0])
+            if entry[0].shown is None and candidate.shown is not None:
+                entry[0] = candidate
+            entry[1] += weight * max(candidate.score, 0.0) / best
+    return sorted(((c, score) for c, score in fused.values()), key=lambda item: -item[1])
+
+
+def _literal_candidates(
+    project: Project, query: str, depth: int, semantic: list[FusionCandidate]
+) -> list[FusionCandidate]:
+    """A literal's matching lines, each standing for the semantic chunk it lies in."""
+    spans: dict[str, list[FusionCandidate]] = {}
+    for candidate in semantic:
+        spans.setdefault(candidate.path, []).append(candidate)
+    candidates: dict[tuple[str, int], FusionCandidate] = {}
+    for hit in _plain_fulltext_hits(project, query, depth, True):
+        start = end = hit.line
+        for chunk in spans.get(hit.path, ()):
+            if chunk.start <= hit.line <= chunk.end:
+                start, end = chunk.start, chunk.end
+                break
+        # The best-ranked exact line represents its chunk.
+        candidates.setdefault(
+            (hit.path, start), FusionCandidate(hit.path, start, end, hit.score, hit)
+        )
+    return list(candidates.values())
 
 
 def _best_line(
