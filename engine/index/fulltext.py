@@ -26,6 +26,7 @@ import tantivy
 from engine.atomic import ensure_private_dir
 from engine.index.chunker import chunk_lines
 from engine.index.errors import QuerySyntaxError
+from engine.index.segments import definition_segments
 from engine.index.subtokens import subtoken_text
 from engine.index.symbols import SymbolStore
 
@@ -307,23 +308,27 @@ class FullTextBatch:
             self._symbols.delete(path)
 
     def put(self, path: str, text: str) -> None:
-        """Replace the documents of `path` with `text`'s (the file and its chunks), and its
-        definitions with text's."""
+        """Replace the documents of `path` with `text`'s (the file, and one per definition or
+        chunk), and its definitions with text's."""
         self._writer.delete_documents_by_term("path_id", path)
         self._writer.add_document(tantivy.Document(path_id=path, path=path, content=text))
-        # The path is part of every chunk: file names say a lot about what code does.
+        symbols = self._symbols.put(path, text) if self._symbols is not None else []
+        lines = text.split("\n")
+        if symbols:
+            pieces = definition_segments(lines, (symbol.line for symbol in symbols))
+        else:  # a language without a grammar: cut where the chunker sees definitions
+            pieces = chunk_lines(lines)
+        # The path is part of every document: file names say a lot about what code does.
         header = subtoken_text(path)
-        for chunk in chunk_lines(text.split("\n")):
+        for piece in pieces:
             self._writer.add_document(
                 tantivy.Document(
                     path_id=path,
-                    lexical=f"{header} {subtoken_text(chunk.text)}",
-                    start=chunk.start,
-                    end=chunk.end,
+                    lexical=f"{header} {subtoken_text(piece.text)}",
+                    start=piece.start,
+                    end=piece.end,
                 )
             )
-        if self._symbols is not None:
-            self._symbols.put(path, text)
 
     def clear(self) -> None:
         """Remove every document and definition."""

@@ -19,7 +19,7 @@ from engine.index.results import SearchHit
 
 # Hybrid's weight of the lexical side (the semantic side gets the rest), tuned on the
 # question eval (tests/bench/bench_search_quality.py; docs/search.md, "Evaluation").
-LEXICAL_WEIGHT = 0.6
+LEXICAL_WEIGHT = 0.8
 # Chunks each side of hybrid contributes to the fusion.
 HYBRID_DEPTH = 50
 # Files fetched from tantivy per round while collecting line hits.
@@ -232,20 +232,41 @@ def hybrid_hits(
 def fuse(
     lexical: list[FusionCandidate], semantic: list[FusionCandidate], lexical_weight: float
 ) -> list[tuple[FusionCandidate, float]]:
-    """Candidates by `w * lexical + (1 - w) * semantic`, each side's scores divided by its
-    best (a side that did not find a candidate gives it 0), best first."""
-    fused: dict[tuple[str, int], list] = {}
-    for side, weight in ((lexical, lexical_weight), (semantic, 1.0 - lexical_weight)):
-        best = max((c.score for c in side), default=0.0)
-        if best <= 0.0:
-            continue
-        for candidate in side:
-            key = (candidate.path, candidate.start)
-            entry = fused.setdefault(key, [candidate, 0.0])
-            if entry[0].shown is None and candidate.shown is not None:
-                entry[0] = candidate
-            entry[1] += weight * max(candidate.score, 0.0) / best
-    return sorted(((c, score) for c, score in fused.values()), key=lambda item: -item[1])
+    """Candidates by `w * lexical + (1 - w) * semantic`, best first, each side's scores
+    min-max normalised over what it returned. A lexical candidate (a definition, usually)
+    takes the semantic score of the chunk its first line lies in, so agreeing evidence adds
+    up; a chunk holding no lexical candidate stands alone on its semantic score."""
+    lexical_range = _score_range(lexical)
+    semantic_range = _score_range(semantic)
+    chunks_of: dict[str, list[FusionCandidate]] = {}
+    for chunk in semantic:
+        chunks_of.setdefault(chunk.path, []).append(chunk)
+    fused: list[tuple[FusionCandidate, float]] = []
+    agreed: set[int] = set()
+    for candidate in lexical:
+        total = lexical_weight * _normalised(candidate.score, lexical_range)
+        for chunk in chunks_of.get(candidate.path, ()):
+            if chunk.start <= candidate.start <= chunk.end:
+                total += (1.0 - lexical_weight) * _normalised(chunk.score, semantic_range)
+                agreed.add(id(chunk))
+                break
+        fused.append((candidate, total))
+    for chunk in semantic:
+        if id(chunk) not in agreed:
+            fused.append((chunk, (1.0 - lexical_weight) * _normalised(chunk.score, semantic_range)))
+    fused.sort(key=lambda item: -item[1])
+    return fused
+
+
+def _score_range(side: list[FusionCandidate]) -> tuple[float, float]:
+    scores = [candidate.score for candidate in side]
+    return (min(scores), max(scores)) if scores else (0.0, 0.0)
+
+
+def _normalised(score: float, score_range: tuple[float, float]) -> float:
+    """`score` mapped to 0..1 over its side's range; a side of equal scores gives 1."""
+    low, high = score_range
+    return (score - low) / (high - low) if high > low else 1.0
 
 
 def _literal_candidates(
