@@ -174,7 +174,8 @@ def lexical_hits(project: Project, query: str, limit: int) -> list[SearchHit]:
 
 @dataclass(slots=True)
 class FusionCandidate:
-    """A chunk (or, for a literal, a line outside any chunk) that one side of hybrid found."""
+    """What one side of hybrid found: a definition's lines or a chunk (for a literal, a
+    matching line, standing for the semantic chunk it lies in)."""
 
     path: str
     start: int
@@ -191,8 +192,8 @@ def hybrid_hits(
     lexical_weight: float = LEXICAL_WEIGHT,
 ) -> list[SearchHit]:
     """The lexical side (BM25 over sub-tokens with OR; for a literal, its matching lines) and
-    the semantic side fused by a weighted sum of their max-normalised scores; a query that
-    names a symbol lists its definitions first."""
+    the semantic side, fused by `fuse`; a query that names a symbol lists its definitions
+    first."""
     depth = max(limit, HYBRID_DEPTH)
     semantic = [
         FusionCandidate(rel, start, end, similarity)
@@ -213,6 +214,7 @@ def hybrid_hits(
         hits.append(
             SearchHit(hit.project, hit.path, hit.line, hit.text, top + len(definitions) - rank)
         )
+    seen = {(hit.path, hit.line) for hit in definitions}
     for candidate, score in fused:
         if len(hits) >= limit:
             break
@@ -225,7 +227,9 @@ def hybrid_hits(
         if shown is None:
             line, text = _best_line(project, candidate.path, candidate.start, candidate.end, wanted)
             shown = SearchHit(project.name, candidate.path, line, text, score)
-        hits.append(SearchHit(shown.project, shown.path, shown.line, shown.text, score))
+        if (shown.path, shown.line) not in seen:  # a chunk and a definition in it, one line
+            seen.add((shown.path, shown.line))
+            hits.append(SearchHit(shown.project, shown.path, shown.line, shown.text, score))
     return hits[:limit]
 
 
