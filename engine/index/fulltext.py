@@ -40,6 +40,8 @@ _ALNUM_RUN = re.compile(r"[^\W_]+")
 # The analyzer of the `lexical` field, fed `subtoken_text`; tantivy keeps only its name in the
 # schema, so a changed pipeline needs a new name (an index with the old one is then rebuilt).
 LEXICAL_ANALYZER = "leindex_subtokens_en_v1"
+# A lexical query uses at most this many distinct terms (the first ones).
+MAX_LEXICAL_TERMS = 128
 
 
 class FullTextOpenError(RuntimeError):
@@ -216,7 +218,8 @@ class FullTextIndex:
 
     def lexical_search(self, text: str, limit: int) -> list[LexicalChunk]:
         """The chunks sharing most (rare) sub-tokens with `text`: BM25, any term may match."""
-        terms = self.lexical_terms(text)
+        # A pasted page of code should not become a query of thousands of clauses.
+        terms = self.lexical_terms(text)[:MAX_LEXICAL_TERMS]
         if not terms:
             return []
         query = tantivy.Query.boolean_query(

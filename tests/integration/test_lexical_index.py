@@ -110,3 +110,22 @@ def test_hybrid_puts_the_function_a_question_describes_first(engine, corpus):
     hybrid = engine.search(question, mode="hybrid", limit=3).hits
     assert hybrid[0].path == "src/engine_core.py"
     assert "read_resident_set_size" in hybrid[0].text
+
+
+def test_a_pasted_page_of_code_is_searched_by_its_first_terms(engine, corpus):
+    project = engine.add_project(corpus)
+    page = "parse command line arguments " + " ".join(f"word{n}x" for n in range(5000))
+    hits = searcher.lexical_hits(project, page, 3)
+    assert hits[0].path == "src/parser.py"
+
+
+def test_hybrid_literal_shows_the_exact_matching_line(engine, corpus):
+    engine.add_project(corpus)
+    hits = engine.search("'/proc/self/statm'", mode="hybrid", literal=True).hits
+    assert (hits[0].path, hits[0].line) == ("src/engine_core.py", 9)
+
+
+def test_hybrid_reads_code_as_words_without_a_syntax_error(engine, corpus):
+    engine.add_project(corpus)
+    hits = engine.search("socket.create_connection((host", mode="hybrid", limit=3).hits
+    assert hits[0].path == "src/http_client.py"
