@@ -1,8 +1,14 @@
-"""The full-text index: one tantivy document per file, on disk under the project's index dir.
+"""The full-text index: tantivy, on disk under the project's index dir.
 
-Only the path is stored; contents are tokenised but not stored (the loaded-files cache and the
-file itself give the lines), so the index stays small. The writer is opened per batch with a
-heap sized from the memory budget and closed after its commit, so its arena is not kept.
+Each file has one document for full-text search (`content`, tantivy's own syntax, whole words)
+and one per chunk (`chunker.chunk_lines`) for the lexical side of hybrid search (`lexical`: the
+chunk's sub-tokens, stemmed, matched with OR and ranked by BM25). Both carry the file's path in
+`path_id`, so replacing or deleting a file replaces or deletes all of them in one term.
+
+Only paths and chunk spans are stored; contents are tokenised but not stored (the loaded-files
+cache and the file itself give the lines), so the index stays small. The writer is opened per
+batch with a heap sized from the memory budget and closed after its commit, so its arena is not
+kept.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import tantivy
 
 from engine.atomic import ensure_private_dir
+from engine.index.chunker import chunk_lines
 from engine.index.errors import QuerySyntaxError
+from engine.index.segments import definition_segments
+from engine.index.subtokens import subtoken_text
 from engine.index.symbols import SymbolStore
 
 FULLTEXT_DIR = "fulltext"
@@ -27,6 +37,11 @@ MAX_WRITER_HEAP = 256_000_000
 # tantivy's default tokenizer drops tokens longer than this; a literal's long words are skipped.
 _MAX_TOKEN_CHARS = 40
 _ALNUM_RUN = re.compile(r"[^\W_]+")
+# The analyzer of the `lexical` field, fed `subtoken_text`; tantivy keeps only its name in the
+# schema, so a changed pipeline needs a new name (an index with the old one is then rebuilt).
+LEXICAL_ANALYZER = "leindex_subtokens_en_v1"
+# A lexical query uses at most this many distinct terms (the first ones).
+MAX_LEXICAL_TERMS = 128
 
 
 class FullTextOpenError(RuntimeError):
@@ -54,7 +69,25 @@ def _schema() -> tantivy.Schema:
     # Tokenised path, so `path:walker` narrows a query to matching file names.
     builder.add_text_field("path", stored=False)
     builder.add_text_field("content", stored=False)
+    # One document per chunk: its sub-tokens (term frequencies only, no positions) and span.
+    builder.add_text_field(
+        "lexical", stored=False, tokenizer_name=LEXICAL_ANALYZER, index_option="freq"
+    )
+    builder.add_unsigned_field("start", stored=True)
+    builder.add_unsigned_field("end", stored=True)
     return builder.build()
+
+
+def lexical_analyzer() -> tantivy.TextAnalyzer:
+    """Lower-cased, English stop words dropped, Porter-stemmed (tantivy's en_stem, on
+    pre-split sub-tokens)."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
 
 
 class FullTextIndex:
@@ -65,15 +98,18 @@ class FullTextIndex:
         self.heap_bytes = max(MIN_WRITER_HEAP, int(heap_bytes))
         self._schema = _schema()
         self._write_lock = threading.Lock()
+        self._analyzer = lexical_analyzer()
         self.created = False
         try:
             if tantivy.Index.exists(str(self.directory)):
                 self._index = tantivy.Index.open(str(self.directory))
+                self._index.register_tokenizer(LEXICAL_ANALYZER, self._analyzer)
                 if not self._has_fields():
                     raise FullTextOpenError(f"{self.directory}: index has another schema")
                 self._remove_orphan_files()
             else:
                 self._index = tantivy.Index(self._schema, path=str(self.directory))
+                self._index.register_tokenizer(LEXICAL_ANALYZER, self._analyzer)
                 self.created = True
             self._index.config_reader(reload_policy="manual")
             self._searcher = self._index.searcher()
@@ -103,16 +139,21 @@ class FullTextIndex:
             del writer
 
     def _has_fields(self) -> bool:
+        """Whether the index on disk has this schema's fields (an index written before the
+        `lexical` field, or with another analyzer, has not)."""
         try:
             self._index.parse_query("x", ["content", "path"])
             tantivy.Query.term_query(self._index.schema, "path_id", "x")
+            tantivy.Query.range_query(self._index.schema, "start", tantivy.FieldType.Unsigned, 0, 1)
+            # The field's analyzer is looked up by name; an unknown name fails here.
+            self._index.parse_query("x", ["lexical"])
         except ValueError:
             return False
         return True
 
     @property
     def num_docs(self) -> int:
-        """Files in the index (as of the last commit)."""
+        """Documents in the index (as of the last commit): files and their chunks."""
         return self._searcher.num_docs
 
     @contextlib.contextmanager
@@ -185,6 +226,43 @@ class FullTextIndex:
         result = searcher.search(query, limit=limit, offset=offset, count=False)
         return [(score, searcher.doc(address)["path_id"][0]) for score, address in result.hits]
 
+    def lexical_terms(self, text: str) -> list[str]:
+        """The distinct terms `text` gives in the `lexical` field (sub-tokens, stemmed)."""
+        terms = self._analyzer.analyze(subtoken_text(text))
+        return list(dict.fromkeys(terms))
+
+    def lexical_search(self, text: str, limit: int) -> list[LexicalChunk]:
+        """The chunks sharing most (rare) sub-tokens with `text`: BM25, any term may match."""
+        # A pasted page of code should not become a query of thousands of clauses.
+        terms = self.lexical_terms(text)[:MAX_LEXICAL_TERMS]
+        if not terms:
+            return []
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "lexical", term))
+                for term in terms
+            ]
+        )
+        searcher = self._searcher
+        result = searcher.search(query, limit=limit, count=False)
+        chunks = []
+        for score, address in result.hits:
+            doc = searcher.doc(address)
+            chunks.append(
+                LexicalChunk(doc["path_id"][0], int(doc["start"][0]), int(doc["end"][0]), score)
+            )
+        return chunks
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalChunk:
+    """A chunk found by `lexical_search`: lines `start`..`end` of `path`, and its BM25 score."""
+
+    path: str
+    start: int
+    end: int
+    score: float
+
 
 _FIELDS = ("content", "path")
 _OPERATOR_END = re.compile(r"(?:^|\s)(AND|OR|NOT|[+-])\s*$")
@@ -248,11 +326,27 @@ class FullTextBatch:
             self._symbols.delete(path)
 
     def put(self, path: str, text: str) -> None:
-        """Replace the document of `path` with `text`, and its definitions with text's."""
+        """Replace the documents of `path` with `text`'s (the file, and one per definition or
+        chunk), and its definitions with text's."""
         self._writer.delete_documents_by_term("path_id", path)
         self._writer.add_document(tantivy.Document(path_id=path, path=path, content=text))
-        if self._symbols is not None:
-            self._symbols.put(path, text)
+        symbols = self._symbols.put(path, text) if self._symbols is not None else []
+        lines = text.split("\n")
+        if symbols:
+            pieces = definition_segments(lines, (symbol.line for symbol in symbols))
+        else:  # a language without a grammar: cut where the chunker sees definitions
+            pieces = chunk_lines(lines)
+        # The path is part of every document: file names say a lot about what code does.
+        header = subtoken_text(path)
+        for piece in pieces:
+            self._writer.add_document(
+                tantivy.Document(
+                    path_id=path,
+                    lexical=f"{header} {subtoken_text(piece.text)}",
+                    start=piece.start,
+                    end=piece.end,
+                )
+            )
 
     def clear(self) -> None:
         """Remove every document and definition."""

@@ -1,8 +1,10 @@
-"""Running one query against one project: full-text, semantic, and their hybrid (RRF)."""
+"""Running one query against one project: full-text, lexical, semantic, and hybrid (lexical and
+semantic fused)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from engine.index.embed import code_tokens
 from engine.index.errors import QuerySyntaxError
@@ -15,8 +17,11 @@ from engine.index.line_match import (
 from engine.index.project import Project
 from engine.index.results import SearchHit
 
-# Reciprocal rank fusion's damping constant (the usual value from Cormack et al.).
-RRF_K = 60
+# Hybrid's weight of the lexical side (the semantic side gets the rest), tuned on the
+# question eval (tests/bench/bench_search_quality.py; docs/search.md, "Evaluation").
+LEXICAL_WEIGHT = 0.8
+# Chunks each side of hybrid contributes to the fusion.
+HYBRID_DEPTH = 50
 # Files fetched from tantivy per round while collecting line hits.
 _FILES_PER_ROUND = 16
 # A file rarely deserves more than this many of the result lines.
@@ -154,47 +159,139 @@ def semantic_hits(project: Project, query: str, limit: int) -> list[SearchHit]:
     return hits
 
 
-def hybrid_hits(project: Project, query: str, limit: int, literal: bool) -> list[SearchHit]:
-    """Full-text and semantic results fused by reciprocal rank; a line inside a chunk counts
-    as that chunk, so agreeing evidence from both rankings adds up."""
-    depth = max(limit, 10)
-    lexical = fulltext_hits(project, query, depth, literal)
-    chunks = semantic_chunks(project, query, depth)
-    scores: dict[tuple, float] = {}
-    shown: dict[tuple, SearchHit] = {}
-    chunk_keys = {}
-    for rank, (rel, start, end, _similarity) in enumerate(chunks):
-        key = ("chunk", rel, start)
-        chunk_keys.setdefault(rel, []).append((start, end, key))
-        scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
-    for rank, hit in enumerate(lexical):
-        key = ("line", hit.path, hit.line)
-        for start, end, chunk_key in chunk_keys.get(hit.path, ()):
-            if start <= hit.line <= end:
-                key = chunk_key
-                break
-        scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
-        shown.setdefault(key, hit)  # the best-ranked exact line represents its chunk
+def lexical_hits(project: Project, query: str, limit: int) -> list[SearchHit]:
+    """One hit per chunk sharing the query's sub-tokens (BM25, OR), on its best line."""
+    index = project.fulltext
+    if index is None:
+        return []
     wanted = set(code_tokens(query))
-    chunk_spans = {
-        key: (rel, start, end) for rel, start, end, _ in chunks for key in [("chunk", rel, start)]
-    }
-    # A query naming a symbol: its definitions lead, whatever the fusion says.
-    defined = {(hit.path, hit.line) for hit in definition_hits(project, query, depth)}
-    if defined and not literal:
-        top = max(scores.values(), default=0.0)
-        for key, hit in shown.items():
-            if (hit.path, hit.line) in defined:
-                scores[key] = top + 1.0
-    fused = []
-    for key, score in sorted(scores.items(), key=lambda item: item[1], reverse=True)[:limit]:
-        hit = shown.get(key)
-        if hit is None:
-            rel, start, end = chunk_spans[key]
-            line, text = _best_line(project, rel, start, end, wanted)
-            hit = SearchHit(project.name, rel, line, text, score)
-        fused.append(SearchHit(hit.project, hit.path, hit.line, hit.text, score))
+    hits = []
+    for chunk in index.lexical_search(query, limit):
+        line, text = _best_line(project, chunk.path, chunk.start, chunk.end, wanted)
+        hits.append(SearchHit(project.name, chunk.path, line, text, chunk.score))
+    return hits
+
+
+@dataclass(slots=True)
+class FusionCandidate:
+    """What one side of hybrid found: a definition's lines or a chunk (for a literal, a
+    matching line, standing for the semantic chunk it lies in)."""
+
+    path: str
+    start: int
+    end: int
+    score: float
+    shown: SearchHit | None = None  # the exact line to show, when a side matched one
+
+
+def hybrid_hits(
+    project: Project,
+    query: str,
+    limit: int,
+    literal: bool,
+    lexical_weight: float = LEXICAL_WEIGHT,
+) -> list[SearchHit]:
+    """The lexical side (BM25 over sub-tokens with OR; for a literal, its matching lines) and
+    the semantic side, fused by `fuse`; a query that names a symbol lists its definitions
+    first."""
+    depth = max(limit, HYBRID_DEPTH)
+    semantic = [
+        FusionCandidate(rel, start, end, similarity)
+        for rel, start, end, similarity in semantic_chunks(project, query, depth)
+    ]
+    if literal:
+        lexical = _literal_candidates(project, query, depth, semantic)
+    else:
+        index = project.fulltext
+        found = index.lexical_search(query, depth) if index is not None else []
+        lexical = [FusionCandidate(c.path, c.start, c.end, c.score) for c in found]
+    fused = fuse(lexical, semantic, lexical_weight)
+    definitions = [] if literal else definition_hits(project, query, limit)
+    wanted = set(code_tokens(query))
+    hits = []
+    top = fused[0][1] if fused else 0.0
+    for rank, hit in enumerate(definitions):
+        hits.append(
+            SearchHit(hit.project, hit.path, hit.line, hit.text, top + len(definitions) - rank)
+        )
+    seen = {(hit.path, hit.line) for hit in definitions}
+    for candidate, score in fused:
+        if len(hits) >= limit:
+            break
+        if any(
+            hit.path == candidate.path and candidate.start <= hit.line <= candidate.end
+            for hit in definitions
+        ):
+            continue  # the definition already stands for its chunk
+        shown = candidate.shown
+        if shown is None:
+            line, text = _best_line(project, candidate.path, candidate.start, candidate.end, wanted)
+            shown = SearchHit(project.name, candidate.path, line, text, score)
+        if (shown.path, shown.line) not in seen:  # a chunk and a definition in it, one line
+            seen.add((shown.path, shown.line))
+            hits.append(SearchHit(shown.project, shown.path, shown.line, shown.text, score))
+    return hits[:limit]
+
+
+def fuse(
+    lexical: list[FusionCandidate], semantic: list[FusionCandidate], lexical_weight: float
+) -> list[tuple[FusionCandidate, float]]:
+    """Candidates by `w * lexical + (1 - w) * semantic`, best first, each side's scores
+    min-max normalised over what it returned. A lexical candidate (a definition, usually)
+    takes the semantic score of the chunk its first line lies in, so agreeing evidence adds
+    up; a chunk holding no lexical candidate stands alone on its semantic score."""
+    lexical_range = _score_range(lexical)
+    semantic_range = _score_range(semantic)
+    chunks_of: dict[str, list[FusionCandidate]] = {}
+    for chunk in semantic:
+        chunks_of.setdefault(chunk.path, []).append(chunk)
+    fused: list[tuple[FusionCandidate, float]] = []
+    agreed: set[int] = set()
+    for candidate in lexical:
+        total = lexical_weight * _normalised(candidate.score, lexical_range)
+        for chunk in chunks_of.get(candidate.path, ()):
+            if chunk.start <= candidate.start <= chunk.end:
+                total += (1.0 - lexical_weight) * _normalised(chunk.score, semantic_range)
+                agreed.add(id(chunk))
+                break
+        fused.append((candidate, total))
+    for chunk in semantic:
+        if id(chunk) not in agreed:
+            fused.append((chunk, (1.0 - lexical_weight) * _normalised(chunk.score, semantic_range)))
+    fused.sort(key=lambda item: -item[1])
     return fused
+
+
+def _score_range(side: list[FusionCandidate]) -> tuple[float, float]:
+    scores = [candidate.score for candidate in side]
+    return (min(scores), max(scores)) if scores else (0.0, 0.0)
+
+
+def _normalised(score: float, score_range: tuple[float, float]) -> float:
+    """`score` mapped to 0..1 over its side's range; a side of equal scores gives 1."""
+    low, high = score_range
+    return (score - low) / (high - low) if high > low else 1.0
+
+
+def _literal_candidates(
+    project: Project, query: str, depth: int, semantic: list[FusionCandidate]
+) -> list[FusionCandidate]:
+    """A literal's matching lines, each standing for the semantic chunk it lies in."""
+    spans: dict[str, list[FusionCandidate]] = {}
+    for candidate in semantic:
+        spans.setdefault(candidate.path, []).append(candidate)
+    candidates: dict[tuple[str, int], FusionCandidate] = {}
+    for hit in _plain_fulltext_hits(project, query, depth, True):
+        start = end = hit.line
+        for chunk in spans.get(hit.path, ()):
+            if chunk.start <= hit.line <= chunk.end:
+                start, end = chunk.start, chunk.end
+                break
+        # The best-ranked exact line represents its chunk.
+        candidates.setdefault(
+            (hit.path, start), FusionCandidate(hit.path, start, end, hit.score, hit)
+        )
+    return list(candidates.values())
 
 
 def _best_line(

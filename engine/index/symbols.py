@@ -220,7 +220,8 @@ class SymbolStore:
         with self._lock:
             self._db.execute("DELETE FROM symbols WHERE path = ?", (path,))
 
-    def put(self, path: str, text: str) -> None:
+    def put(self, path: str, text: str) -> list[Symbol]:
+        """Replace the definitions of `path` with those in `text`; returns them."""
         symbols = extract_symbols(path, text)
         with self._lock:
             self._db.execute("DELETE FROM symbols WHERE path = ?", (path,))
@@ -228,6 +229,7 @@ class SymbolStore:
                 "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?)",
                 [(s.name, s.name.lower(), s.kind, s.path, s.line, s.end_line) for s in symbols],
             )
+        return symbols
 
     def clear(self) -> None:
         with self._lock:

@@ -1,0 +1,27 @@
+"""Lexical documents: a file cut at its definitions, so a question meets one function at a time.
+
+The semantic chunker merges small functions into 15-50 line chunks (a vector needs some text);
+BM25 needs no such floor, and a document per definition keeps the words of neighbouring
+functions from adding up to a match that neither deserves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import pairwise
+
+from engine.index.chunker import MAX_CHUNK_LINES, Chunk
+
+
+def definition_segments(lines: list[str], starts: Iterable[int]) -> list[Chunk]:
+    """`lines` cut before each definition's first line (1-based `starts`); a stretch longer
+    than `MAX_CHUNK_LINES` is cut into windows of that size; blank-only pieces are left out."""
+    cuts = sorted({start for start in starts if 1 < start <= len(lines)})
+    segments: list[Chunk] = []
+    for first, stop in pairwise([1, *cuts, len(lines) + 1]):
+        for start in range(first, stop, MAX_CHUNK_LINES):
+            end = min(stop, start + MAX_CHUNK_LINES) - 1
+            text = "\n".join(lines[start - 1 : end])
+            if text.strip():
+                segments.append(Chunk(start, end, text))
+    return segments

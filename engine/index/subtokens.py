@@ -1,0 +1,43 @@
+"""Sub-tokens: the words a developer would type for a piece of code or a question about it.
+
+`parseHTTPResponse` and `parse_http_response` both give `parse http response`, so a question
+("parse the HTTP response") meets the code that does it. An identifier made of several parts is
+kept whole as well, so a query that names it still prefers it. Stemming and stop words are left
+to the index's analyzer (see `fulltext.LEXICAL_ANALYZER`), which treats queries the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Runs of letters and digits, with underscores inside identifiers: `a_b` is one identifier.
+_IDENTIFIER = re.compile(r"[^\W_]+(?:_+[^\W_]+)*")
+# Upper-case runs before a capitalised word (HTTPResponse -> HTTP, Response), words, digits.
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Longer tokens are hashes, base64 or generated names: nobody types them.
+MAX_SUBTOKEN_CHARS = 40
+
+
+def split_identifier(identifier: str) -> list[str]:
+    """The lower-case parts of one identifier, then the identifier itself if it has several."""
+    parts: list[str] = []
+    for piece in identifier.split("_"):
+        if not piece:
+            continue
+        if piece.isascii():
+            parts.extend(part.lower() for part in _CAMEL_PART.findall(piece))
+        else:  # no case rules to split by outside ASCII: the piece is one word
+            parts.append(piece.lower())
+    if len(parts) > 1:
+        parts.append(identifier.lower().strip("_"))
+    return [part for part in parts if len(part) <= MAX_SUBTOKEN_CHARS]
+
+
+def subtokens(text: str) -> list[str]:
+    """The sub-tokens of every identifier and word in `text`, in order."""
+    return [part for word in _IDENTIFIER.findall(text) for part in split_identifier(word)]
+
+
+def subtoken_text(text: str) -> str:
+    """`subtokens(text)` joined by spaces: what the lexical field is fed."""
+    return " ".join(subtokens(text))

@@ -1,0 +1,49 @@
+"""Sub-tokens: identifiers split the way a developer would say them."""
+
+from __future__ import annotations
+
+from engine.index.subtokens import MAX_SUBTOKEN_CHARS, split_identifier, subtoken_text, subtokens
+
+
+def test_camel_case_is_split_and_lower_cased_and_kept_whole():
+    assert split_identifier("parseHTTPResponse") == [
+        "parse",
+        "http",
+        "response",
+        "parsehttpresponse",
+    ]
+
+
+def test_snake_case_is_split_and_kept_whole():
+    assert split_identifier("open_http_connection") == [
+        "open",
+        "http",
+        "connection",
+        "open_http_connection",
+    ]
+
+
+def test_a_one_part_identifier_is_not_repeated():
+    assert split_identifier("Popen") == ["popen"]
+    assert subtokens("__init__") == ["init"]
+
+
+def test_digits_are_their_own_parts():
+    assert split_identifier("utf8Decode") == ["utf", "8", "decode", "utf8decode"]
+
+
+def test_non_ascii_words_are_kept_as_one_part():
+    assert subtokens("café_au_lait") == ["café", "au", "lait", "café_au_lait"]
+
+
+def test_punctuation_separates_and_is_dropped():
+    assert subtoken_text("os.path.join(a, b) -> str") == "os path join a b str"
+
+
+def test_overlong_tokens_are_dropped():
+    assert subtokens("x" * (MAX_SUBTOKEN_CHARS + 1)) == []
+
+
+def test_empty_and_symbol_only_text_give_nothing():
+    assert subtokens("") == []
+    assert subtokens("->  :: ()") == []
