@@ -36,6 +36,8 @@ SearchMode = Literal["fulltext", "semantic", "hybrid"]
 # How often a tool that waits on indexing forwards the latest progress to the client: often
 # enough to look live, rarely enough that a fast index does not flood the transport.
 PROGRESS_INTERVAL_SECONDS = 0.2
+# How often a waiting index_project looks at its job: a cancel or the end shows within this.
+JOB_POLL_SECONDS = 0.05
 
 SERVER_INSTRUCTIONS = """\
 LeIndex: code search inside a fixed memory budget.
@@ -200,37 +202,69 @@ async def index_project(
             strict=True,
             description=(
                 "true: return when the first index is complete (progress notifications are "
-                "sent if the request has a progressToken); false: start in the background"
+                "sent if the request has a progressToken; cancelling the request stops the "
+                "indexing); false: return at once with a job id to poll with "
+                "`get_index_status` (for hosts with request timeouts)"
             ),
         ),
     ] = True,
 ) -> dict[str, Any]:
     """Add a directory as a project and index it for full-text and semantic search."""
     latest = _LatestProgress()
-
-    def call() -> dict[str, Any]:
-        return api.index_project(path, priority=priority, wait=wait, on_progress=latest.update)
-
+    started = await _run_blocking(
+        lambda: api.index_project(path, priority=priority, wait=False, on_progress=latest.update)
+    )
     if not wait:
-        return await _run_blocking(call)
-
+        return started
+    job_id = started["job"]["job_id"]
     forwarder = _ProgressForwarder(latest, ctx)
-    failure: ToolError | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(forwarder.run)
-        try:
-            result = await _run_blocking(call)
-        except ToolError as exc:
-            # Raised outside the task group, or it would arrive wrapped in an ExceptionGroup
-            # and lose its message on the way to the client.
-            failure = exc
-        finally:
-            group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    finished = False
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(forwarder.run)
+            try:
+                status = await _wait_for_job(job_id)
+            finally:
+                group.cancel_scope.cancel()
+        finished = True
+    finally:
+        if not finished:
+            # The request was cancelled (or the session ended): stop the work, not just the
+            # reply. The part indexed so far is saved; index_project again resumes it.
+            api.cancel_job(job_id)
+    if status["state"] == "failed":
+        raise ToolError(f"{path}: cannot index: {status['error']}")
     # The last report (100 %) may have arrived between two forwarding ticks.
     await forwarder.send_new()
-    return result
+    return await _run_blocking(lambda: api.index_result(job_id))
+
+
+async def _wait_for_job(job_id: str) -> dict[str, Any]:
+    """Poll the job on the event loop (a cheap read) until it has finished; its status."""
+    while True:
+        status = api.index_status(job_id)["jobs"][0]
+        if status["state"] not in ("running", "cancelling"):
+            return status
+        await anyio.sleep(JOB_POLL_SECONDS)
+
+
+async def get_index_status(
+    job_id: Annotated[
+        str | None,
+        Field(description="The `job.job_id` index_project returned; default: every job"),
+    ] = None,
+) -> dict[str, Any]:
+    """Progress of indexing jobs: state (running, cancelling, cancelled, done, failed), phase,
+    files_done / files_total. Poll this after `index_project(wait=false)`."""
+    return await _run_blocking(lambda: api.index_status(job_id))
+
+
+async def cancel_index(
+    job_id: Annotated[str, Field(min_length=1, description="The job id to stop")],
+) -> dict[str, Any]:
+    """Stop an indexing job after the file it is on; what it indexed is kept, and
+    index_project on the same path later resumes from there."""
+    return await _run_blocking(lambda: api.cancel_job(job_id))
 
 
 async def search(
@@ -406,6 +440,8 @@ def build_server(
     server.add_tool(get_diagnostics, title="Diagnostics", annotations=_READ_ONLY)
     server.add_tool(manage_memory, title="Manage memory", annotations=_CHANGES_STATE)
     server.add_tool(index_project, title="Index a project", annotations=_CHANGES_STATE)
+    server.add_tool(get_index_status, title="Indexing status", annotations=_READ_ONLY)
+    server.add_tool(cancel_index, title="Cancel indexing", annotations=_CHANGES_STATE)
     server.add_tool(search, title="Search code", annotations=_READ_ONLY)
     server.add_tool(reload_config, title="Reload config", annotations=_CHANGES_STATE)
     server.add_tool(list_projects, title="List projects", annotations=_READ_ONLY)
@@ -419,6 +455,8 @@ def build_server(
                 get_diagnostics,
                 manage_memory,
                 index_project,
+                get_index_status,
+                cancel_index,
                 search,
                 reload_config,
                 list_projects,

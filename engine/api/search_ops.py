@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.api import index_jobs
 from engine.api.errors import ApiError
 from engine.index import (
     SEARCH_MODES,
@@ -64,20 +65,41 @@ def index_project(
     wait: bool = True,
     on_progress: Callable[[IndexProgress], None] | None = None,
 ) -> dict[str, Any]:
-    """Register `path` as a project and index it (waiting for the first index if `wait`)."""
+    """Register `path` as a project and index it (waiting for the first index if `wait`).
+
+    The index runs as a job on the engine's thread either way (`job` in the result: its id
+    for `index_status` and `cancel_job`), so a shutdown or a cancel stops it between files.
+    """
     directory = Path(str(path)).expanduser()
     if not directory.is_dir():
         raise ApiError(f"{path}: not a directory")
     level = _priority(priority)
-    engine = get_engine()
     try:
-        if wait:
-            project = engine.add_project(directory, priority=level, on_progress=on_progress)
-        else:
-            project = engine.index_project_async(directory, priority=level, on_progress=on_progress)
-    except (OSError, ValueError, FullTextBusyError) as error:
+        job = index_jobs.start_job(directory, level, on_progress)
+    except (OSError, ValueError, RuntimeError, FullTextBusyError) as error:
         raise ApiError(f"{path}: cannot index: {error}") from None
-    return {"success": True, "project": project_dict(project)}
+    if wait:
+        wait_for_job(job)
+    return {"success": True, "project": project_dict(job.project), "job": job.to_dict()}
+
+
+def index_result(job_id: str) -> dict[str, Any]:
+    """What `index_project` answers, for a job started earlier: its project and status."""
+    job = index_jobs.get_job(job_id)
+    return {"success": True, "project": project_dict(job.project), "job": job.to_dict()}
+
+
+def wait_for_job(job: index_jobs.IndexJob, timeout: float | None = None) -> bool:
+    """Block until the job has finished (True) or `timeout` passed; a failed one raises."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    # In short steps: a first index that failed never sets `ready`.
+    while not job.finished:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        job.project.ready.wait(0.05)
+    if job.state == index_jobs.JOB_FAILED:
+        raise ApiError(f"{job.project.path}: cannot index: {job.project.progress.error}")
+    return True
 
 
 def search(

@@ -45,11 +45,18 @@ from engine.index.walker import (
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
+# Asked between files: True stops the indexing loop (a cancelled job); what was done is kept.
+StopCheck = Callable[[], bool]
 # Report progress at most this often (in files), so a big project does not flood the TUI.
 _PROGRESS_EVERY = 25
 
 
-def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallback | None) -> None:
+def open_project(
+    project: Project,
+    heap_bytes: int,
+    on_progress: ProgressCallback | None,
+    should_stop: StopCheck | None = None,
+) -> None:
     """Open the indexes on disk (or start fresh) and bring them up to date with the files."""
     with project.lock:
         if project.ready.is_set():  # opened meanwhile by a concurrent call
@@ -70,7 +77,7 @@ def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallbac
         project.manifest = manifest
         project.set_vectors(vectors)
         try:
-            if sync(project, on_progress) and project.vectors is not None:
+            if sync(project, on_progress, should_stop) and project.vectors is not None:
                 project.vectors.trim_capacity()
         except FullTextBusyError as error:
             # Serve the index as it is; the manifest is left alone, so the next open syncs.
@@ -81,13 +88,17 @@ def open_project(project: Project, heap_bytes: int, on_progress: ProgressCallbac
     project.ready.set()
 
 
-def sync(project: Project, on_progress: ProgressCallback | None = None) -> int:
+def sync(
+    project: Project,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> int:
     """Walk the project and re-index what differs from the manifest; returns files changed."""
     report = walk_project(project.path, project.rules)
     assert project.manifest is not None
     changed, removed = project.manifest.changes(report.files)
     project.skipped = dict(report.skipped)
-    apply_changes(project, changed, removed, on_progress)
+    apply_changes(project, changed, removed, on_progress, should_stop)
     return len(changed) + len(removed)
 
 
@@ -128,6 +139,7 @@ def apply_changes(
     changed: list[FileEntry],
     removed: list[str],
     on_progress: ProgressCallback | None,
+    should_stop: StopCheck | None = None,
 ) -> None:
     """Index `changed` and delete `removed`, in one tantivy commit, updating the manifest."""
     manifest = project.manifest
@@ -141,7 +153,9 @@ def apply_changes(
     # record these files as indexed while full-text search has never seen them.
     manifest_before = dict(manifest.files)
     try:
-        done, bytes_done = _apply_batch(project, changed, removed, on_progress, skipped, total)
+        done, bytes_done = _apply_batch(
+            project, changed, removed, on_progress, skipped, total, should_stop
+        )
     except BaseException:
         manifest.files.clear()
         manifest.files.update(manifest_before)
@@ -160,6 +174,7 @@ def _apply_batch(
     on_progress: ProgressCallback | None,
     skipped: Counter[str],
     total: int,
+    should_stop: StopCheck | None = None,
 ) -> tuple[int, int]:
     """Write one tantivy batch (committed on exit); return files and bytes done."""
     manifest = project.manifest
@@ -170,7 +185,7 @@ def _apply_batch(
             manifest.files.pop(rel, None)
             _remove_vectors(project, rel)
         for entry in changed:
-            if project.closed:
+            if project.closed or (should_stop is not None and should_stop()):
                 break
             source = read_source(project.path / entry.rel, MAX_FILE_BYTES)
             if source.text is None:
