@@ -126,7 +126,40 @@ async def manage_memory(
         priority_threshold=priority_threshold,
         excluded_projects=excluded_projects,
     )
-    return await _run_blocking(lambda: api.manage_memory(action, trigger="mcp", **options))
+    _refuse_inapplicable(action, options, _MEMORY_OPTION_ACTIONS)
+
+    def call() -> dict[str, Any]:
+        if excluded_projects is not None:
+            # Named like any project argument; an unknown one would silently protect nothing.
+            options["excluded_projects"] = api.project_names(
+                excluded_projects, argument="excluded_projects"
+            )
+        return api.manage_memory(action, trigger="mcp", **options)
+
+    return await _run_blocking(call)
+
+
+# Which actions each optional manage_memory argument applies to.
+_MEMORY_OPTION_ACTIONS = {
+    "soft_limit_mb": ("configure",),
+    "hard_limit_mb": ("configure",),
+    "target_mb": ("evict",),
+    "priority_threshold": ("evict",),
+    "excluded_projects": ("evict",),
+}
+
+
+def _refuse_inapplicable(
+    choice: str, given: Mapping[str, Any], applies_to: Mapping[str, tuple[str, ...]]
+) -> None:
+    """A ToolError naming each given argument that `choice` (an action or mode) ignores."""
+    problems = [
+        f"{name} does not apply to {choice!r} (only to: {', '.join(applies_to[name])})"
+        for name in given
+        if name in applies_to and choice not in applies_to[name]
+    ]
+    if problems:
+        raise ToolError("inapplicable arguments: " + "; ".join(problems))
 
 
 class _LatestProgress:
@@ -303,8 +336,51 @@ async def search(
             ),
         ),
     ] = 30.0,
+    glob: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description='Only hits in paths matching this glob ("src/**/*.py") or "re:<regex>"',
+        ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        Field(description="Only hits in files of this language (python, rust, go, ...)"),
+    ] = None,
+    case_sensitive: Annotated[
+        bool,
+        Field(strict=True, description="Match case exactly (with literal=true or regex=true)"),
+    ] = False,
+    regex: Annotated[
+        bool,
+        Field(
+            strict=True,
+            description=(
+                "fulltext only: the query is a Python regex matched against each line of the "
+                "candidate files (case-insensitive unless case_sensitive)"
+            ),
+        ),
+    ] = False,
+    context_lines: Annotated[
+        int,
+        Field(strict=True, ge=0, le=20, description="Lines before/after each hit to include"),
+    ] = 0,
+    offset: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=0,
+            le=10_000,
+            description="Skip this many hits (paging: pass the previous `next_offset`)",
+        ),
+    ] = 0,
 ) -> dict[str, Any]:
-    """Search the indexed projects' code; returns hits with project, path, line, text, score."""
+    """Search the indexed projects' code; returns hits with project, path, line, text, score,
+    and `has_more` / `next_offset` for the next page."""
+    given = {"literal": literal, "case_sensitive": case_sensitive, "regex": regex}
+    _refuse_inapplicable(
+        mode, {name: True for name, value in given.items() if value}, _SEARCH_OPTION_MODES
+    )
     return await _run_blocking(
         lambda: api.search(
             query,
@@ -313,8 +389,22 @@ async def search(
             limit=limit,
             literal=literal,
             wait_timeout_seconds=wait_timeout_seconds,
+            glob=glob,
+            language=language,
+            case_sensitive=case_sensitive,
+            regex=regex,
+            context_lines=context_lines,
+            offset=offset,
         )
     )
+
+
+# Which search modes each switch applies to (semantic search has no literal text to match).
+_SEARCH_OPTION_MODES = {
+    "literal": ("fulltext", "hybrid"),
+    "case_sensitive": ("fulltext", "hybrid"),
+    "regex": ("fulltext",),
+}
 
 
 ProjectRef = Annotated[
@@ -408,15 +498,28 @@ class _ArgumentCheck:
             metadata = self._metadata.get(ctx.params.get("name"))
             arguments = ctx.params.get("arguments") or {}
             if metadata is not None and isinstance(arguments, dict):
-                try:
-                    metadata.validate_arguments(arguments)
-                except ValidationError as error:
-                    text = f"Error executing tool {ctx.params['name']}: "
-                    text += _describe_validation_error(error)
+                problem = _unknown_arguments(metadata, arguments)
+                if problem is None:
+                    try:
+                        metadata.validate_arguments(arguments)
+                    except ValidationError as error:
+                        problem = _describe_validation_error(error)
+                if problem is not None:
+                    text = f"Error executing tool {ctx.params['name']}: {problem}"
                     return CallToolResult(
                         content=[TextContent(type="text", text=text)], is_error=True
                     )
         return await call_next(ctx)
+
+
+def _unknown_arguments(metadata: Any, arguments: Mapping[str, Any]) -> str | None:
+    """The arguments the tool does not take, named with the ones it does; None if all known."""
+    known = list(metadata.arg_model.model_fields)
+    unknown = [name for name in arguments if name not in known]
+    if not unknown:
+        return None
+    names = ", ".join(repr(name) for name in unknown)
+    return f"unknown arguments {names}; this tool takes: {', '.join(known) or 'no arguments'}"
 
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)

@@ -431,6 +431,34 @@ async def test_evict_frees_by_priority_and_records_history(server: HeadlessServe
     assert any(hit["path"].endswith(UNIQUE_FILE) for hit in again["hits"])
 
 
+async def _corpus_project_name(server: HeadlessServer) -> str:
+    projects = (await server.ok("list_projects"))["projects"]
+    return next(p["name"] for p in projects if p["path"] == str(server.corpus.resolve()))
+
+
+async def _evict_everything(server: HeadlessServer, excluded: list[str] | None) -> list[str]:
+    await server.ok("search", {"query": "parse", "limit": 5})  # something cached to evict
+    arguments: dict[str, Any] = {
+        "action": "evict",
+        "target_mb": 100_000,
+        "priority_threshold": "CRITICAL",
+    }
+    if excluded is not None:
+        arguments["excluded_projects"] = excluded
+    return (await server.ok("manage_memory", arguments))["evicted_projects"]
+
+
+@pytest.mark.parametrize("by", ["path", "folder name"])
+async def test_excluded_projects_named_by_path_or_folder_protect_the_project(
+    server: HeadlessServer, by: str
+) -> None:
+    name = await _corpus_project_name(server)
+    reference = str(server.corpus) if by == "path" else server.corpus.name
+
+    assert name in await _evict_everything(server, None), "control: evicted when not excluded"
+    assert name not in await _evict_everything(server, [reference])
+
+
 # --- search and index_project ----------------------------------------------------------
 
 
@@ -488,6 +516,22 @@ async def test_index_project_reports_progress_and_becomes_searchable(
         ("search", {"query": "parse AND (config"}, "query"),
         ("search", {"query": "parse", "project": "no-such-project"}, "no-such-project"),
         ("manage_memory", {"action": "evict", "target_mb": "lots"}, "target_mb"),
+        ("search", {"query": "parse", "colour": "red"}, "'colour'"),
+        ("list_projects", {"verbose": True}, "'verbose'"),
+        ("manage_memory", {"action": "cleanup", "target_mb": 5}, "target_mb does not apply"),
+        ("manage_memory", {"action": "gc", "soft_limit_mb": 5}, "soft_limit_mb does not apply"),
+        (
+            "manage_memory",
+            {"action": "evict", "target_mb": 1, "excluded_projects": ["no-such-project"]},
+            "excluded_projects: unknown project 'no-such-project'",
+        ),
+        ("search", {"query": "parse", "mode": "semantic", "literal": True}, "literal"),
+        ("search", {"query": "parse", "regex": True, "literal": True}, "regex"),
+        ("search", {"query": "(unclosed", "regex": True}, "bad regex"),
+        ("search", {"query": "parse", "case_sensitive": True}, "case_sensitive"),
+        ("search", {"query": "parse", "language": "cobol"}, "cobol"),
+        ("search", {"query": "parse", "context_lines": 99}, "context_lines"),
+        ("search", {"query": "parse", "offset": -1}, "offset"),
     ],
 )
 async def test_bad_arguments_give_an_error_result_and_the_server_keeps_serving(
