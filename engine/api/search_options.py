@@ -228,6 +228,8 @@ def context_for(project: Project, hit: SearchHit, lines: int) -> HitContext:
     if text is None or lines <= 0:
         return HitContext([], [])
     all_lines = text.split("\n")
+    if text.endswith("\n"):
+        all_lines.pop()  # the final newline ends the last line; it does not start another
     index = hit.line - 1
     before = all_lines[max(0, index - lines) : max(0, index)]
     after = all_lines[index + 1 : index + 1 + lines]
