@@ -41,9 +41,12 @@ JOB_POLL_SECONDS = 0.05
 
 SERVER_INSTRUCTIONS = """\
 LeIndex: code search inside a fixed memory budget.
-Use `search` to find code in the indexed projects (`get_diagnostics(type="projects")` lists
-them; `index_project` adds one). `get_diagnostics(type="memory")` reports live memory use;
-`manage_memory` frees memory (cleanup, gc, spill, evict) or changes the soft/hard limits.
+`list_projects` shows the indexed projects; `index_project` adds one (use wait=false and poll
+`get_index_status` if your requests time out). To find code: `search` (fulltext, semantic or
+hybrid; regex, glob, language, context_lines, offset paging), `find_symbol` for definitions,
+`find_references` for uses, `find_files` for paths. To use a hit: `read_file(path,
+start_line, end_line)` and `get_file_outline(path)`. `get_diagnostics(type="memory")` reports
+memory use; `manage_memory` frees memory or changes the limits.
 """
 
 
