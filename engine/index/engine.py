@@ -243,8 +243,26 @@ class Engine:
         `exclude` adds gitignore-style patterns to the project's ignore rules.
         """
         project = self._register(path, priority, exclude)
-        self._index(project, on_progress)
+        failures: list[Exception] = []
+
+        def index() -> None:
+            try:
+                self._index(project, on_progress)
+            except Exception as error:
+                failures.append(error)
+
+        # On a thread close() joins, never the caller's: a shutdown stops it between files.
+        self._start_index_thread(project, index).join()
+        if failures:
+            raise failures[0]
         return project
+
+    def _start_index_thread(self, project: Project, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name=f"leindex-index-{project.name}", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return thread
 
     def index_project_async(
         self,
@@ -260,15 +278,9 @@ class Engine:
         the project is unregistered, so the next add resumes from the saved part.
         """
         project = self._register(path, priority, exclude)
-        thread = threading.Thread(
-            target=self._index_in_background,
-            args=(project, on_progress, should_stop),
-            name=f"leindex-index-{project.name}",
-            daemon=True,
+        self._start_index_thread(
+            project, lambda: self._index_in_background(project, on_progress, should_stop)
         )
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
         return project
 
     def _register(

@@ -189,6 +189,36 @@ async def test_sigterm_during_a_long_index_exits_promptly_and_the_next_run_resum
     assert 0 < resumed["max_total"] < CORPUS_FILES, resumed
 
 
+async def test_closing_stdin_while_a_search_reopens_a_known_project_exits_promptly(
+    home: Path, big_corpus: Path
+) -> None:
+    first = RawServer(home)
+    first.index_until(big_corpus, STOP_AFTER_FILES)
+    assert first.process.stdin is not None
+    first.process.stdin.close()
+    first.wait_exit(EXIT_BOUND_SECONDS)
+    # Known from its index on disk only (no saved cache state to restore it from).
+    (home / "cache_state.json").unlink()
+    second = RawServer(home)  # no PATHs: the search reopens the project, indexing the rest
+    second.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": UNIQUE_WORD}},
+        }
+    )
+    time.sleep(1.0)
+
+    assert second.process.stdin is not None
+    second.process.stdin.close()
+    second.wait_exit(EXIT_BOUND_SECONDS)
+
+    _assert_state_saved(home)
+    resumed = await _resume_and_search(home, big_corpus)
+    assert 0 < resumed["max_total"] < CORPUS_FILES, resumed
+
+
 async def _job_status(server: HeadlessServer) -> dict[str, Any]:
     jobs = (await server.ok("get_index_status"))["jobs"]
     assert len(jobs) == 1, jobs
