@@ -88,7 +88,9 @@ def index_project(
 def index_result(job_id: str) -> dict[str, Any]:
     """What `index_project` answers, for a job started earlier: its project and status."""
     job = index_jobs.get_job(job_id)
-    return {"success": True, "project": project_dict(job.project), "job": job.to_dict()}
+    # A job cancelled meanwhile (cancel_index from another call) did not index everything.
+    done = job.state == index_jobs.JOB_DONE
+    return {"success": done, "project": project_dict(job.project), "job": job.to_dict()}
 
 
 def wait_for_job(job: index_jobs.IndexJob, timeout: float | None = None) -> bool:
