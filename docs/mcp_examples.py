@@ -90,7 +90,9 @@ async def main(project: Path) -> None:
         ):
             await session.initialize()
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+            other = str(REPO_ROOT / "leindex_tui")
             calls: list[tuple[str, str, dict[str, Any]]] = [
+                ("list_projects", "the project given on the command line", {}),
                 ("search", "full-text search", {"query": "atomic_write_bytes", "limit": 3}),
                 (
                     "search",
@@ -102,7 +104,44 @@ async def main(project: Path) -> None:
                         "limit": 2,
                     },
                 ),
+                (
+                    "search",
+                    "glob filter, one context line, paging",
+                    {"query": "lock", "glob": "memory/*.py", "context_lines": 1, "limit": 2},
+                ),
+                (
+                    "search",
+                    "the next page (offset = the previous next_offset)",
+                    {"query": "lock", "glob": "memory/*.py", "limit": 2, "offset": 2},
+                ),
+                (
+                    "search",
+                    "regex mode, case-sensitive",
+                    {"query": r"def \w+_mb\(", "regex": True, "case_sensitive": True, "limit": 3},
+                ),
                 ("search", "error: invalid query", {"query": "parse AND (config"}),
+                ("search", "error: an argument the tool does not take", {"query": "x", "top": 3}),
+                (
+                    "search",
+                    "error: an option the mode ignores",
+                    {"query": "x", "mode": "semantic", "literal": True},
+                ),
+                ("find_files", "a glob", {"pattern": "memory/*.py", "limit": 4}),
+                ("find_files", "a regex", {"pattern": "re:(^|/)test_", "limit": 4}),
+                ("find_symbol", "where it is defined", {"name": "atomic_write_bytes"}),
+                ("find_symbol", "by prefix and kind", {"name": "Memory*", "kind": "class"}),
+                ("get_file_outline", "a file's definitions", {"path": "atomic.py"}),
+                (
+                    "read_file",
+                    "a line range",
+                    {"path": "atomic.py", "start_line": 1, "end_line": 8},
+                ),
+                ("read_file", "error: a path outside the project", {"path": "../README.md"}),
+                (
+                    "find_references",
+                    "where it is used",
+                    {"name": "atomic_write_bytes", "limit": 3},
+                ),
                 ("get_diagnostics", 'type="memory" (the guide\'s fields)', {"type": "memory"}),
                 ("get_diagnostics", 'type="projects"', {"type": "projects"}),
                 ("get_diagnostics", 'type="config" (merged, with sources)', {"type": "config"}),
@@ -117,8 +156,13 @@ async def main(project: Path) -> None:
                 ("manage_memory", 'action="spill"', {"action": "spill"}),
                 (
                     "manage_memory",
-                    'action="evict"',
-                    {"action": "evict", "target_mb": 50, "priority_threshold": "MEDIUM"},
+                    'action="evict", protecting a project named by its path',
+                    {
+                        "action": "evict",
+                        "target_mb": 50,
+                        "priority_threshold": "MEDIUM",
+                        "excluded_projects": [str(project)],
+                    },
                 ),
                 ("manage_memory", 'action="gc"', {"action": "gc"}),
                 (
@@ -133,20 +177,39 @@ async def main(project: Path) -> None:
                 ),
                 ("manage_memory", "error: unknown action", {"action": "explode"}),
                 (
+                    "manage_memory",
+                    "error: an argument the action ignores",
+                    {"action": "cleanup", "target_mb": 50},
+                ),
+                (
+                    "manage_memory",
+                    "error: an unknown project in excluded_projects",
+                    {"action": "evict", "target_mb": 50, "excluded_projects": ["nope"]},
+                ),
+                (
                     "get_diagnostics",
                     'type="eviction" (after the evict above)',
                     {"type": "eviction"},
                 ),
                 (
                     "index_project",
-                    "index and wait",
-                    {"path": str(REPO_ROOT / "leindex_tui"), "priority": "HIGH"},
+                    "start in the background (wait: false)",
+                    {"path": other, "wait": False},
+                ),
+                ("get_index_status", "every job", {}),
+                ("cancel_index", "error: an unknown job", {"job_id": "index-99"}),
+                (
+                    "index_project",
+                    "index and wait (already indexed: returns at once)",
+                    {"path": other, "priority": "HIGH"},
                 ),
                 (
                     "index_project",
                     "error: a file, not a directory",
                     {"path": str(REPO_ROOT / "README.md")},
                 ),
+                ("refresh_project", "re-scan a project", {"project": "leindex_tui"}),
+                ("remove_project", "stop serving a project", {"project": other}),
                 ("reload_config", "reload", {}),
             ]
             examples: dict[str, list[str]] = {name: [] for name in tools}

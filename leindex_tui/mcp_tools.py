@@ -36,12 +36,17 @@ SearchMode = Literal["fulltext", "semantic", "hybrid"]
 # How often a tool that waits on indexing forwards the latest progress to the client: often
 # enough to look live, rarely enough that a fast index does not flood the transport.
 PROGRESS_INTERVAL_SECONDS = 0.2
+# How often a waiting index_project looks at its job: a cancel or the end shows within this.
+JOB_POLL_SECONDS = 0.05
 
 SERVER_INSTRUCTIONS = """\
 LeIndex: code search inside a fixed memory budget.
-Use `search` to find code in the indexed projects (`get_diagnostics(type="projects")` lists
-them; `index_project` adds one). `get_diagnostics(type="memory")` reports live memory use;
-`manage_memory` frees memory (cleanup, gc, spill, evict) or changes the soft/hard limits.
+`list_projects` shows the indexed projects; `index_project` adds one (use wait=false and poll
+`get_index_status` if your requests time out). To find code: `search` (fulltext, semantic or
+hybrid; regex, glob, language, context_lines, offset paging), `find_symbol` for definitions,
+`find_references` for uses, `find_files` for paths. To use a hit: `read_file(path,
+start_line, end_line)` and `get_file_outline(path)`. `get_diagnostics(type="memory")` reports
+memory use; `manage_memory` frees memory or changes the limits.
 """
 
 
@@ -124,7 +129,40 @@ async def manage_memory(
         priority_threshold=priority_threshold,
         excluded_projects=excluded_projects,
     )
-    return await _run_blocking(lambda: api.manage_memory(action, trigger="mcp", **options))
+    _refuse_inapplicable(action, options, _MEMORY_OPTION_ACTIONS)
+
+    def call() -> dict[str, Any]:
+        if excluded_projects is not None:
+            # Named like any project argument; an unknown one would silently protect nothing.
+            options["excluded_projects"] = api.project_names(
+                excluded_projects, argument="excluded_projects"
+            )
+        return api.manage_memory(action, trigger="mcp", **options)
+
+    return await _run_blocking(call)
+
+
+# Which actions each optional manage_memory argument applies to.
+_MEMORY_OPTION_ACTIONS = {
+    "soft_limit_mb": ("configure",),
+    "hard_limit_mb": ("configure",),
+    "target_mb": ("evict",),
+    "priority_threshold": ("evict",),
+    "excluded_projects": ("evict",),
+}
+
+
+def _refuse_inapplicable(
+    choice: str, given: Mapping[str, Any], applies_to: Mapping[str, tuple[str, ...]]
+) -> None:
+    """A ToolError naming each given argument that `choice` (an action or mode) ignores."""
+    problems = [
+        f"{name} does not apply to {choice!r} (only to: {', '.join(applies_to[name])})"
+        for name in given
+        if name in applies_to and choice not in applies_to[name]
+    ]
+    if problems:
+        raise ToolError("inapplicable arguments: " + "; ".join(problems))
 
 
 class _LatestProgress:
@@ -200,37 +238,69 @@ async def index_project(
             strict=True,
             description=(
                 "true: return when the first index is complete (progress notifications are "
-                "sent if the request has a progressToken); false: start in the background"
+                "sent if the request has a progressToken; cancelling the request stops the "
+                "indexing); false: return at once with a job id to poll with "
+                "`get_index_status` (for hosts with request timeouts)"
             ),
         ),
     ] = True,
 ) -> dict[str, Any]:
     """Add a directory as a project and index it for full-text and semantic search."""
     latest = _LatestProgress()
-
-    def call() -> dict[str, Any]:
-        return api.index_project(path, priority=priority, wait=wait, on_progress=latest.update)
-
+    started = await _run_blocking(
+        lambda: api.index_project(path, priority=priority, wait=False, on_progress=latest.update)
+    )
     if not wait:
-        return await _run_blocking(call)
-
+        return started
+    job_id = started["job"]["job_id"]
     forwarder = _ProgressForwarder(latest, ctx)
-    failure: ToolError | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(forwarder.run)
-        try:
-            result = await _run_blocking(call)
-        except ToolError as exc:
-            # Raised outside the task group, or it would arrive wrapped in an ExceptionGroup
-            # and lose its message on the way to the client.
-            failure = exc
-        finally:
-            group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    finished = False
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(forwarder.run)
+            try:
+                status = await _wait_for_job(job_id)
+            finally:
+                group.cancel_scope.cancel()
+        finished = True
+    finally:
+        if not finished:
+            # The request was cancelled (or the session ended): stop the work, not just the
+            # reply. The part indexed so far is saved; index_project again resumes it.
+            api.cancel_job(job_id)
+    if status["state"] == "failed":
+        raise ToolError(f"{path}: cannot index: {status['error']}")
     # The last report (100 %) may have arrived between two forwarding ticks.
     await forwarder.send_new()
-    return result
+    return await _run_blocking(lambda: api.index_result(job_id))
+
+
+async def _wait_for_job(job_id: str) -> dict[str, Any]:
+    """Poll the job on the event loop (a cheap read) until it has finished; its status."""
+    while True:
+        status = api.index_status(job_id)["jobs"][0]
+        if status["state"] not in ("running", "cancelling"):
+            return status
+        await anyio.sleep(JOB_POLL_SECONDS)
+
+
+async def get_index_status(
+    job_id: Annotated[
+        str | None,
+        Field(description="The `job.job_id` index_project returned; default: every job"),
+    ] = None,
+) -> dict[str, Any]:
+    """Progress of indexing jobs: state (running, cancelling, cancelled, done, failed), phase,
+    files_done / files_total. Poll this after `index_project(wait=false)`."""
+    return await _run_blocking(lambda: api.index_status(job_id))
+
+
+async def cancel_index(
+    job_id: Annotated[str, Field(min_length=1, description="The job id to stop")],
+) -> dict[str, Any]:
+    """Stop an indexing job after the file it is on; what it indexed is kept, and
+    index_project on the same path later resumes from there."""
+    return await _run_blocking(lambda: api.cancel_job(job_id))
 
 
 async def search(
@@ -269,8 +339,51 @@ async def search(
             ),
         ),
     ] = 30.0,
+    glob: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description='Only hits in paths matching this glob ("src/**/*.py") or "re:<regex>"',
+        ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        Field(description="Only hits in files of this language (python, rust, go, ...)"),
+    ] = None,
+    case_sensitive: Annotated[
+        bool,
+        Field(strict=True, description="Match case exactly (with literal=true or regex=true)"),
+    ] = False,
+    regex: Annotated[
+        bool,
+        Field(
+            strict=True,
+            description=(
+                "fulltext only: the query is a Python regex matched against each line of the "
+                "candidate files (case-insensitive unless case_sensitive)"
+            ),
+        ),
+    ] = False,
+    context_lines: Annotated[
+        int,
+        Field(strict=True, ge=0, le=20, description="Lines before/after each hit to include"),
+    ] = 0,
+    offset: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=0,
+            le=10_000,
+            description="Skip this many hits (paging: pass the previous `next_offset`)",
+        ),
+    ] = 0,
 ) -> dict[str, Any]:
-    """Search the indexed projects' code; returns hits with project, path, line, text, score."""
+    """Search the indexed projects' code; returns hits with project, path, line, text, score,
+    and `has_more` / `next_offset` for the next page."""
+    given = {"literal": literal, "case_sensitive": case_sensitive, "regex": regex}
+    _refuse_inapplicable(
+        mode, {name: True for name, value in given.items() if value}, _SEARCH_OPTION_MODES
+    )
     return await _run_blocking(
         lambda: api.search(
             query,
@@ -279,8 +392,22 @@ async def search(
             limit=limit,
             literal=literal,
             wait_timeout_seconds=wait_timeout_seconds,
+            glob=glob,
+            language=language,
+            case_sensitive=case_sensitive,
+            regex=regex,
+            context_lines=context_lines,
+            offset=offset,
         )
     )
+
+
+# Which search modes each switch applies to (semantic search has no literal text to match).
+_SEARCH_OPTION_MODES = {
+    "literal": ("fulltext", "hybrid"),
+    "case_sensitive": ("fulltext", "hybrid"),
+    "regex": ("fulltext",),
+}
 
 
 ProjectRef = Annotated[
@@ -374,15 +501,28 @@ class _ArgumentCheck:
             metadata = self._metadata.get(ctx.params.get("name"))
             arguments = ctx.params.get("arguments") or {}
             if metadata is not None and isinstance(arguments, dict):
-                try:
-                    metadata.validate_arguments(arguments)
-                except ValidationError as error:
-                    text = f"Error executing tool {ctx.params['name']}: "
-                    text += _describe_validation_error(error)
+                problem = _unknown_arguments(metadata, arguments)
+                if problem is None:
+                    try:
+                        metadata.validate_arguments(arguments)
+                    except ValidationError as error:
+                        problem = _describe_validation_error(error)
+                if problem is not None:
+                    text = f"Error executing tool {ctx.params['name']}: {problem}"
                     return CallToolResult(
                         content=[TextContent(type="text", text=text)], is_error=True
                     )
         return await call_next(ctx)
+
+
+def _unknown_arguments(metadata: Any, arguments: Mapping[str, Any]) -> str | None:
+    """The arguments the tool does not take, named with the ones it does; None if all known."""
+    known = list(metadata.arg_model.model_fields)
+    unknown = [name for name in arguments if name not in known]
+    if not unknown:
+        return None
+    names = ", ".join(repr(name) for name in unknown)
+    return f"unknown arguments {names}; this tool takes: {', '.join(known) or 'no arguments'}"
 
 
 _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -406,6 +546,8 @@ def build_server(
     server.add_tool(get_diagnostics, title="Diagnostics", annotations=_READ_ONLY)
     server.add_tool(manage_memory, title="Manage memory", annotations=_CHANGES_STATE)
     server.add_tool(index_project, title="Index a project", annotations=_CHANGES_STATE)
+    server.add_tool(get_index_status, title="Indexing status", annotations=_READ_ONLY)
+    server.add_tool(cancel_index, title="Cancel indexing", annotations=_CHANGES_STATE)
     server.add_tool(search, title="Search code", annotations=_READ_ONLY)
     server.add_tool(reload_config, title="Reload config", annotations=_CHANGES_STATE)
     server.add_tool(list_projects, title="List projects", annotations=_READ_ONLY)
@@ -419,6 +561,8 @@ def build_server(
                 get_diagnostics,
                 manage_memory,
                 index_project,
+                get_index_status,
+                cancel_index,
                 search,
                 reload_config,
                 list_projects,

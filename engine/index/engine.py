@@ -244,8 +244,26 @@ class Engine:
         `exclude` adds gitignore-style patterns to the project's ignore rules.
         """
         project = self._register(path, priority, exclude)
-        self._index(project, on_progress)
+        failures: list[Exception] = []
+
+        def index() -> None:
+            try:
+                self._index(project, on_progress)
+            except Exception as error:
+                failures.append(error)
+
+        # On a thread close() joins, never the caller's: a shutdown stops it between files.
+        self._start_index_thread(project, index).join()
+        if failures:
+            raise failures[0]
         return project
+
+    def _start_index_thread(self, project: Project, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name=f"leindex-index-{project.name}", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return thread
 
     def index_project_async(
         self,
@@ -253,18 +271,17 @@ class Engine:
         priority: ProjectPriority | str | None = None,
         on_progress: ProgressCallback | None = None,
         exclude: tuple[str, ...] = (),
+        should_stop: Callable[[], bool] | None = None,
     ) -> Project:
-        """Register `path` and index it on a thread; `project.ready` is set when done."""
+        """Register `path` and index it on a thread; `project.ready` is set when done.
+
+        `should_stop` returning True ends the first index early: the part done is saved and
+        the project is unregistered, so the next add resumes from the saved part.
+        """
         project = self._register(path, priority, exclude)
-        thread = threading.Thread(
-            target=self._index_in_background,
-            args=(project, on_progress),
-            name=f"leindex-index-{project.name}",
-            daemon=True,
+        self._start_index_thread(
+            project, lambda: self._index_in_background(project, on_progress, should_stop)
         )
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
         return project
 
     def _register(
@@ -280,18 +297,28 @@ class Engine:
             self.set_priority(project.name, priority)
         return project
 
-    def _index_in_background(self, project: Project, on_progress: ProgressCallback | None) -> None:
+    def _index_in_background(
+        self,
+        project: Project,
+        on_progress: ProgressCallback | None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         # A failure is already logged and recorded in project.progress (phase "error").
         with contextlib.suppress(Exception):
-            self._index(project, on_progress)
+            self._index(project, on_progress, should_stop)
 
-    def _index(self, project: Project, on_progress: ProgressCallback | None) -> None:
+    def _index(
+        self,
+        project: Project,
+        on_progress: ProgressCallback | None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         if project.ready.is_set():
             project.touch()
             return
         wanted = self._keep_saved_embedder(project)
         try:
-            indexer.open_project(project, self._global_caps["heap"], on_progress)
+            indexer.open_project(project, self._global_caps["heap"], on_progress, should_stop)
         except Exception as error:
             log.exception("%s: indexing failed", project.name)
             failed = IndexProgress(
@@ -305,6 +332,11 @@ class Engine:
             if on_progress is not None:
                 on_progress(failed)
             raise
+        if should_stop is not None and should_stop() and not self._closed:
+            # Cancelled part-way: unregistering saves the part done (close() saves it itself).
+            with contextlib.suppress(LookupError):
+                self.remove_project(project.name)
+            return
         if wanted is not None:
             self.switch_embedder(wanted)
         if self.watch_files and not self._closed:

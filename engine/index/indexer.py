@@ -54,6 +54,7 @@ from engine.memory.reservations import (
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
+# Asked between batches: True stops the run (a cancelled job); what was committed is kept.
 StopCheck = Callable[[], bool]
 # Report progress at most this often (in files), so a big project does not flood the TUI.
 _PROGRESS_EVERY = 25

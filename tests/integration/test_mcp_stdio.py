@@ -431,6 +431,34 @@ async def test_evict_frees_by_priority_and_records_history(server: HeadlessServe
     assert any(hit["path"].endswith(UNIQUE_FILE) for hit in again["hits"])
 
 
+async def _corpus_project_name(server: HeadlessServer) -> str:
+    projects = (await server.ok("list_projects"))["projects"]
+    return next(p["name"] for p in projects if p["path"] == str(server.corpus.resolve()))
+
+
+async def _evict_everything(server: HeadlessServer, excluded: list[str] | None) -> list[str]:
+    await server.ok("search", {"query": "parse", "limit": 5})  # something cached to evict
+    arguments: dict[str, Any] = {
+        "action": "evict",
+        "target_mb": 100_000,
+        "priority_threshold": "CRITICAL",
+    }
+    if excluded is not None:
+        arguments["excluded_projects"] = excluded
+    return (await server.ok("manage_memory", arguments))["evicted_projects"]
+
+
+@pytest.mark.parametrize("by", ["path", "folder name"])
+async def test_excluded_projects_named_by_path_or_folder_protect_the_project(
+    server: HeadlessServer, by: str
+) -> None:
+    name = await _corpus_project_name(server)
+    reference = str(server.corpus) if by == "path" else server.corpus.name
+
+    assert name in await _evict_everything(server, None), "control: evicted when not excluded"
+    assert name not in await _evict_everything(server, [reference])
+
+
 # --- search and index_project ----------------------------------------------------------
 
 
@@ -469,6 +497,129 @@ async def test_index_project_reports_progress_and_becomes_searchable(
     assert found["hits"] and all(hit["project"] == name for hit in found["hits"])
 
 
+# --- search options --------------------------------------------------------------------
+
+
+def _in_corpus(server: HeadlessServer) -> dict[str, str]:
+    """Search the module's corpus only (other tests add projects)."""
+    return {"project": str(server.corpus)}
+
+
+async def test_search_glob_keeps_only_matching_paths(server: HeadlessServer) -> None:
+    found = await server.ok(
+        "search", {**_in_corpus(server), "query": "parse", "glob": "pkg/module_1*.py"}
+    )
+
+    assert found["hits"], found
+    assert all(hit["path"].startswith("pkg/module_1") for hit in found["hits"]), found["hits"]
+
+
+async def test_search_language_keeps_only_that_languages_files(server: HeadlessServer) -> None:
+    markdown = await server.ok(
+        "search", {**_in_corpus(server), "query": "generated", "language": "markdown"}
+    )
+    python = await server.ok(
+        "search", {**_in_corpus(server), "query": "generated", "language": "python"}
+    )
+
+    assert {hit["path"] for hit in markdown["hits"]} == {"README.md"}, markdown["hits"]
+    assert all(hit["path"].endswith(".py") for hit in python["hits"]), python
+
+
+async def test_case_sensitive_literal_matches_the_exact_case_only(server: HeadlessServer) -> None:
+    upper = UNIQUE_WORD.upper()
+    either = await server.ok("search", {**_in_corpus(server), "query": upper, "literal": True})
+    exact = await server.ok(
+        "search", {**_in_corpus(server), "query": upper, "literal": True, "case_sensitive": True}
+    )
+
+    assert len(either["hits"]) == 2, either  # the comment (lower case) and the constant
+    assert [hit["text"] for hit in exact["hits"]] == [f"{upper} = 42"], exact
+
+
+async def test_regex_mode_matches_lines_of_the_candidate_files(server: HeadlessServer) -> None:
+    constant = await server.ok(
+        "search", {**_in_corpus(server), "query": r"^[A-Z]+\s*=\s*\d+$", "regex": True}
+    )
+    parsers = await server.ok(
+        "search",
+        {**_in_corpus(server), "query": r"\bdef parse_\w+_1\d\(", "regex": True, "limit": 50},
+    )
+
+    assert [(h["path"], h["text"]) for h in constant["hits"]] == [
+        (UNIQUE_FILE, f"{UNIQUE_WORD.upper()} = 42")
+    ], constant
+    paths = sorted(hit["path"] for hit in parsers["hits"])
+    assert paths == [f"pkg/module_{n}.py" for n in range(10, 20)], paths
+    assert constant["mode"] == "regex"
+
+
+async def test_context_lines_come_from_the_file_around_each_hit(server: HeadlessServer) -> None:
+    found = await server.ok(
+        "search",
+        {
+            **_in_corpus(server),
+            "query": f"{UNIQUE_WORD.upper()} = 42",
+            "literal": True,
+            "context_lines": 2,
+        },
+    )
+    hit = found["hits"][0]
+    around = await server.ok(
+        "read_file",
+        {
+            **_in_corpus(server),
+            "path": hit["path"],
+            "start_line": hit["line"] - 2,
+            "end_line": hit["line"] - 1,
+        },
+    )
+
+    assert len(hit["before"]) == 2 and hit["after"] == [], hit
+    assert all(line in around["content"] for line in hit["before"]), (hit, around)
+
+
+def _places(found: dict[str, Any]) -> list[tuple[str, str, int]]:
+    return [(hit["project"], hit["path"], hit["line"]) for hit in found["hits"]]
+
+
+async def test_paging_returns_the_next_hits_and_says_when_there_are_more(
+    server: HeadlessServer,
+) -> None:
+    whole = await server.ok("search", {**_in_corpus(server), "query": "lookup", "limit": 10})
+    first = await server.ok("search", {**_in_corpus(server), "query": "lookup", "limit": 5})
+    second = await server.ok(
+        "search",
+        {**_in_corpus(server), "query": "lookup", "limit": 5, "offset": first["next_offset"]},
+    )
+    last = await server.ok("search", {**_in_corpus(server), "query": "lookup", "limit": 500})
+
+    assert first["has_more"] is True and first["next_offset"] == 5, first
+    # Scores may differ with the page size (definitions are boosted relative to the page);
+    # which lines come, and in which order, may not.
+    assert _places(first) + _places(second) == _places(whole)
+    assert last["has_more"] is False and last["next_offset"] is None, last
+
+
+async def test_hits_of_several_projects_are_merged_by_score(
+    server: HeadlessServer, tmp_path: Path
+) -> None:
+    tiny = tmp_path / "tiny-project"
+    tiny.mkdir()
+    filler = "\n".join(f"unrelated filler line {n} about nothing" for n in range(200))
+    (tiny / "notes.md").write_text(filler + "\nthe lookup table is elsewhere\n")
+    (tiny / "other.md").write_text("the lookup of lookups\n")
+    await server.ok("index_project", {"path": str(tiny)})
+
+    found = await server.ok("search", {"query": "lookup", "limit": 30})
+
+    projects = {hit["project"] for hit in found["hits"]}
+    scores = [hit["score"] for hit in found["hits"]]
+    assert len(projects) >= 2, found["hits"]
+    assert scores == sorted(scores, reverse=True), scores
+    await server.ok("remove_project", {"project": str(tiny)})
+
+
 # --- bad input -------------------------------------------------------------------------
 
 
@@ -488,6 +639,22 @@ async def test_index_project_reports_progress_and_becomes_searchable(
         ("search", {"query": "parse AND (config"}, "query"),
         ("search", {"query": "parse", "project": "no-such-project"}, "no-such-project"),
         ("manage_memory", {"action": "evict", "target_mb": "lots"}, "target_mb"),
+        ("search", {"query": "parse", "colour": "red"}, "'colour'"),
+        ("list_projects", {"verbose": True}, "'verbose'"),
+        ("manage_memory", {"action": "cleanup", "target_mb": 5}, "target_mb does not apply"),
+        ("manage_memory", {"action": "gc", "soft_limit_mb": 5}, "soft_limit_mb does not apply"),
+        (
+            "manage_memory",
+            {"action": "evict", "target_mb": 1, "excluded_projects": ["no-such-project"]},
+            "excluded_projects: unknown project 'no-such-project'",
+        ),
+        ("search", {"query": "parse", "mode": "semantic", "literal": True}, "literal"),
+        ("search", {"query": "parse", "regex": True, "literal": True}, "regex"),
+        ("search", {"query": "(unclosed", "regex": True}, "bad regex"),
+        ("search", {"query": "parse", "case_sensitive": True}, "case_sensitive"),
+        ("search", {"query": "parse", "language": "cobol"}, "cobol"),
+        ("search", {"query": "parse", "context_lines": 99}, "context_lines"),
+        ("search", {"query": "parse", "offset": -1}, "offset"),
     ],
 )
 async def test_bad_arguments_give_an_error_result_and_the_server_keeps_serving(

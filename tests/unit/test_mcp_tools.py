@@ -39,6 +39,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple, dict]]:
             raise RuntimeError("engine bug")
         return {"query": query, "hits": [], **kwargs}
 
+    indexed: dict[str, dict[str, Any]] = {}
+
     def fake_index(path: str, priority=None, wait=True, on_progress=None) -> dict[str, Any]:
         if path == "/no/such/dir":
             raise api.ApiError("/no/such/dir: no such directory")
@@ -47,12 +49,22 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple, dict]]:
             for done in range(1, 4):
                 on_progress(SimpleNamespace(files_done=done, files_total=3, phase="indexing"))
             on_progress(SimpleNamespace(files_done=3, files_total=3, phase="ready"))
-        return {"name": "proj", "path": path, "priority": priority or "MEDIUM", "indexed": wait}
+        project = {"name": "proj", "path": path, "priority": priority or "MEDIUM"}
+        indexed[project["name"]] = project
+        return {"project": project, "job": {"job_id": "index-1", "state": "running"}}
+
+    def fake_status(job_id: str | None = None) -> dict[str, Any]:
+        return {"jobs": [{"job_id": "index-1", "state": "done", "project": "proj", "error": None}]}
+
+    def fake_result(job_id: str) -> dict[str, Any]:
+        return {"project": indexed["proj"], "job": fake_status(job_id)["jobs"][0]}
 
     monkeypatch.setattr(api, "get_diagnostics", recorder("get_diagnostics", {"ok": 1}), False)
     monkeypatch.setattr(api, "manage_memory", recorder("manage_memory", {"success": True}), False)
     monkeypatch.setattr(api, "search", recorder("search", fake_search), False)
     monkeypatch.setattr(api, "index_project", recorder("index_project", fake_index), False)
+    monkeypatch.setattr(api, "index_status", recorder("index_status", fake_status), False)
+    monkeypatch.setattr(api, "index_result", recorder("index_result", fake_result), False)
     monkeypatch.setattr(api, "reload_config", recorder("reload_config", {"success": True}), False)
     return log
 
@@ -161,7 +173,8 @@ async def test_index_project_forwards_progress_when_the_client_asks(calls: list)
             "index_project", {"path": "/src", "priority": "HIGH"}, progress_callback=on_progress
         )
 
-    assert _payload(result)["priority"] == "HIGH"
+    assert _payload(result)["project"]["priority"] == "HIGH"
+    assert _payload(result)["job"]["state"] == "done"
     assert reports, "no progress notification arrived"
     values = [progress for progress, _, _ in reports]
     assert values == sorted(set(values)), f"progress must only increase: {values}"
@@ -174,8 +187,8 @@ async def test_index_project_without_wait_returns_at_once(calls: list) -> None:
     async with Client(mcp_tools.build_server()) as client:
         result = _payload(await client.call_tool("index_project", {"path": "/src", "wait": False}))
 
-    assert result["indexed"] is False
-    assert calls[0][2]["wait"] is False
+    assert result["job"]["state"] == "running"
+    assert [name for name, _, _ in calls] == ["index_project"], "wait=false must not wait"
 
 
 def test_latest_progress_keeps_only_the_newest_report() -> None:
