@@ -185,14 +185,29 @@ class _LatestProgress:
             return self._version, self._latest
 
 
+# Indexing runs two stages over the files (full-text, then semantic): MCP progress is a
+# percentage of both, so it only grows; the message gives the stage's file counts.
+_STAGE_SHARE = {"full-text": 0.0, "semantic": 50.0}
+
+
 def _progress_message(progress: Any) -> tuple[float, float | None, str]:
-    """`IndexProgress` → (progress, total, message) for `notifications/progress`."""
-    done = float(getattr(progress, "files_done", 0) or 0)
-    total_files = getattr(progress, "files_total", 0) or 0
+    """`IndexProgress` → (percent, 100, message) for `notifications/progress`."""
+    done = int(getattr(progress, "files_done", 0) or 0)
+    total_files = int(getattr(progress, "files_total", 0) or 0)
     phase = getattr(progress, "phase", "") or "indexing"
-    total = float(total_files) if total_files else None
-    message = f"{phase}: {int(done)}/{total_files} files" if total_files else str(phase)
-    return done, total, message
+    stage = getattr(progress, "stage", "") or ""
+    if phase == "ready":
+        percent = 100.0
+    elif phase == "indexing" and total_files:
+        percent = _STAGE_SHARE.get(stage, 0.0) + 50.0 * min(done, total_files) / total_files
+    else:
+        percent = 0.0
+    label = f"{phase} ({stage})" if stage and phase == "indexing" else str(phase)
+    paused = getattr(progress, "paused", "") or ""
+    message = f"{label}: {done}/{total_files} files" if total_files else label
+    if paused:
+        message += f", paused: {paused}"
+    return round(percent, 2), 100.0, message
 
 
 class _ProgressForwarder:

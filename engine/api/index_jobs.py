@@ -62,6 +62,10 @@ class IndexJob:
             "path": str(self.project.path),
             "state": self.state,
             "phase": progress.phase,
+            # While indexing: "full-text" (searchable as each batch commits), then "semantic";
+            # files_done / files_total count the stage's files.
+            "stage": progress.stage,
+            "paused": progress.paused,
             "files_done": progress.files_done,
             "files_total": progress.files_total,
             "error": progress.error,

@@ -110,6 +110,7 @@ def open_project(
                 vectors = VectorIndex(project.embedder.dim, project.embedder.name)
                 project.vectors_dirty = True
             project.manifest = manifest
+            project.pending_vector_paths.update(manifest.vectors_pending)
             project.set_vectors(vectors)
         try:
             if sync(project, on_progress, should_stop):
@@ -136,8 +137,14 @@ def sync(
         assert project.manifest is not None
         changed, removed = project.manifest.changes(report.files)
         project.skipped = dict(report.skipped)
-        apply_changes(project, changed, removed, on_progress, should_stop)
-        return len(changed) + len(removed)
+        changed_names = {entry.rel for entry in changed}
+        unembedded = [
+            entry
+            for entry in report.files
+            if entry.rel in project.pending_vector_paths and entry.rel not in changed_names
+        ]
+        apply_changes(project, changed, removed, on_progress, should_stop, unembedded)
+        return len(changed) + len(removed) + len(unembedded)
 
 
 def update_paths(project: Project, rels: list[str]) -> int:
@@ -178,11 +185,15 @@ def apply_changes(
     removed: list[str],
     on_progress: ProgressCallback | None,
     should_stop: StopCheck | None = None,
+    unembedded: list[FileEntry] | None = None,
 ) -> None:
     """Index `changed` and delete `removed`: full-text first, in batches that are each
-    reserved and committed (searchable at once), then the vectors of what was indexed."""
+    reserved and committed (searchable at once), then the vectors of what was indexed and
+    of `unembedded` (files a stopped run left in full-text only)."""
     assert project.manifest is not None and project.fulltext is not None
-    if not changed and not removed:
+    if unembedded:
+        _resume_semantic(project, unembedded)
+    if not changed and not removed and not unembedded:
         _report(project, on_progress, IndexProgress(0, 0, 0, "indexing", stage=STAGE_FULLTEXT))
         return  # no empty commit: an unchanged project leaves its index files untouched
     run = _Run(project, on_progress, should_stop, len(changed))
@@ -198,12 +209,21 @@ def apply_changes(
     indexed = _run_stage(run, changed, STAGE_FULLTEXT, _fulltext_cost, _fulltext_batch)
     for reason, count in run.skipped.items():
         project.skipped[reason] = project.skipped.get(reason, 0) + count
+    indexed.extend(unembedded or ())
     run.start_stage(len(indexed))
     run.report(STAGE_SEMANTIC)
     _run_stage(run, indexed, STAGE_SEMANTIC, _semantic_cost, _semantic_batch)
     project.set_progress(
         IndexProgress(run.done, run.total, run.bytes_done, "indexing", stage=STAGE_SEMANTIC)
     )
+
+
+def _resume_semantic(project: Project, unembedded: list[FileEntry]) -> None:
+    """Load the saved vectors (through their reservation) so the semantic stage can add the
+    files a stopped run did not embed; refused, they stay pending for the next load."""
+    if project.vectors is None:
+        project.load_vectors(embed_pending=False)
+    log.info("%s: embedding %d file(s) a stopped run left", project.name, len(unembedded))
 
 
 class _Run:

@@ -41,6 +41,8 @@ class Manifest:
     project_path: str
     embedder: str
     files: dict[str, FileState] = field(default_factory=dict)
+    # Indexed in full-text, vectors not yet written (as saved; the project tracks it live).
+    vectors_pending: set[str] = field(default_factory=set)
 
     def changes(self, walked: list[FileEntry]) -> tuple[list[FileEntry], list[str]]:
         """Files to (re)index (new or changed) and paths to delete (gone from the walk)."""
@@ -57,21 +59,25 @@ class Manifest:
     def save(self, path: Path, unsettled: Collection[str] = ()) -> None:
         """Write atomically (0600).
 
-        `unsettled` are files whose vectors on disk are not up to date: each is recorded so
-        that the next open sees it as changed (re-indexed) or, if it is gone, as removed.
+        `unsettled` are files whose vectors on disk are not up to date. One still indexed is
+        listed under `vectors_pending` (its full-text is current: the next open only embeds
+        it); one that is gone is recorded so that the next open sees it as removed.
         """
         files = {
-            rel: [state.mtime_ns, state.size, state.status]
-            for rel, state in self.files.items()
-            if rel not in unsettled
+            rel: [state.mtime_ns, state.size, state.status] for rel, state in self.files.items()
         }
-        for rel in unsettled:
-            files.setdefault(rel, [0, -1, STATUS_INDEXED])  # matches no file on disk
+        pending = []
+        for rel in sorted(unsettled):
+            if rel in files:
+                pending.append(rel)
+            else:
+                files[rel] = [0, -1, STATUS_INDEXED]  # matches no file on disk
         document = {
             "version": MANIFEST_VERSION,
             "project_path": self.project_path,
             "embedder": self.embedder,
             "files": files,
+            "vectors_pending": pending,
         }
         atomic_write_text(path, json.dumps(document, separators=(",", ":")))
 
@@ -102,4 +108,9 @@ class Manifest:
             ):
                 raise ManifestError(f"{path}: key files.{rel} has a malformed value: {row!r}")
             files[rel] = FileState(row[0], row[1], row[2])
-        return cls(document["project_path"], document["embedder"], files)
+        pending = document.get("vectors_pending", [])
+        if not isinstance(pending, list) or not all(isinstance(rel, str) for rel in pending):
+            raise ManifestError(f"{path}: key 'vectors_pending' is not a list of paths")
+        manifest = cls(document["project_path"], document["embedder"], files)
+        manifest.vectors_pending = {rel for rel in pending if rel in files}
+        return manifest

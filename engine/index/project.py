@@ -227,8 +227,11 @@ class Project:
         finally:
             self.lock.release()
 
-    def load_vectors(self) -> bool:
-        """Load the vector index from disk if unloaded; False if it had to be left out."""
+    def load_vectors(self, embed_pending: bool = True) -> bool:
+        """Load the vector index from disk if unloaded; False if it had to be left out.
+
+        Files changed meanwhile are embedded now, unless `embed_pending` is False (the
+        indexer then embeds them in reserved batches itself)."""
         from engine.index import indexer  # the indexer imports Project: load it lazily
 
         with self.lock:
@@ -247,7 +250,7 @@ class Project:
             finally:
                 # Loaded: RSS holds the bytes now, so the reservation is realised.
                 self._release_vector_grant()
-            if self.pending_vector_paths:
+            if self.pending_vector_paths and embed_pending:
                 indexer.embed_paths(self, sorted(self.pending_vector_paths))
                 self.pending_vector_paths.clear()
             return True

@@ -504,7 +504,7 @@ def _read_array(path: Path, sha256: str, rows: int | None = None) -> np.ndarray:
                 filled = array[: shape[0]]
             else:
                 array = filled = np.empty(shape, dtype=dtype)
-            view = memoryview(filled).cast("B") if filled.size else memoryview(b"")
+            view = memoryview(filled).cast("B") if filled.size else memoryview(bytearray())
             if handle.readinto(view) != len(view) or handle.read(1):
                 raise ValueError("the file's length does not match its header")
     except OSError as error:

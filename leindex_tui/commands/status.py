@@ -14,6 +14,13 @@ from typing import Any
 
 from leindex_tui.commands.instance import ask_running_instance, fresh_engine
 
+EXAMPLES = """\
+examples:
+  leindex status                               # the running dashboard or server, in brief
+  leindex status --json                        # the same summary as JSON
+"""
+"""Shown at the end of `leindex status --help`."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`--json` prints the summary as JSON instead of text."""

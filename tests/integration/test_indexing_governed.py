@@ -100,8 +100,8 @@ def test_each_batch_is_reserved_before_it_is_written_and_released_after(
         assert len(batches) >= 2 * full_text_batches
         assert all(r.project == project.name and r.nbytes > 0 for r, _ in batches)
         visible = [docs for _, docs in batches]
-        # Documents became searchable batch by batch, each after its reservation.
-        assert visible[0] == 0 and max(visible) == FILES
+        # Documents (files, definition segments) became searchable batch by batch.
+        assert visible[0] == 0 and max(visible) == project.fulltext.num_docs
         assert visible[:full_text_batches] == sorted(visible[:full_text_batches])
         assert reserver.reserved_bytes() == 0  # every grant was given back
         assert [h.path for h in engine.search("token_7").hits] == ["module_07.py"]
@@ -118,12 +118,13 @@ def test_full_text_is_searchable_before_the_semantic_stage_starts(
     reserver.engine = engine
     progress = []
     try:
-        engine.add_project(_corpus(tmp_path / "code"), on_progress=progress.append)
+        project = engine.add_project(_corpus(tmp_path / "code"), on_progress=progress.append)
         stages = [p.stage for p in progress if p.phase == "indexing" and p.stage]
         first_semantic = stages.index("semantic")
         assert "full-text" not in stages[first_semantic:]
+        every_doc = project.fulltext.num_docs
         semantic_batches = [
-            docs for r, docs in reserver.batch_requests() if r.nbytes and docs == FILES
+            docs for r, docs in reserver.batch_requests() if r.nbytes and docs == every_doc
         ]
         assert semantic_batches  # every file was visible to full-text when embedding began
     finally:

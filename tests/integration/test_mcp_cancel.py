@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -111,7 +112,9 @@ class RawServer:
         while True:
             message = self.receive()
             assert message.get("method") == "notifications/progress", (message, self.stderr())
-            if message["params"]["progress"] >= files_done:
+            # "indexing (full-text): 1200/12002 files": stop once past `files_done` there.
+            found = re.match(r"indexing \((\S+)\): (\d+)/", message["params"].get("message", ""))
+            if found and (found.group(1) != "full-text" or int(found.group(2)) >= files_done):
                 return message["params"]["progress"]
 
     def wait_exit(self, bound: float) -> float:
@@ -136,10 +139,11 @@ async def _resume_and_search(home: Path, corpus: Path) -> dict[str, Any]:
         totals: list[float] = []
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            # The last report ("ready": all files) counts the saved part too; the indexing
-            # phase counts only the files this run indexes.
-            if total is not None and (message or "").startswith("indexing"):
-                totals.append(total)
+            # The last report ("ready": all files) counts the saved part too; the full-text
+            # stage counts only the files this run indexes in full-text.
+            found = re.match(r"indexing \(full-text\): \d+/(\d+) files", message or "")
+            if found:
+                totals.append(float(found.group(1)))
 
         result = await running.ok(
             "index_project", {"path": str(corpus)}, progress_callback=on_progress
@@ -233,7 +237,8 @@ async def test_cancelling_index_project_stops_the_work_and_a_later_call_complete
         async with anyio.create_task_group() as group:
 
             async def on_progress(done: float, total: float | None, message: str | None) -> None:
-                if done >= STOP_AFTER_FILES:
+                found = re.match(r"indexing \(full-text\): (\d+)/", message or "")
+                if found and int(found.group(1)) >= STOP_AFTER_FILES:
                     group.cancel_scope.cancel()  # the SDK sends notifications/cancelled
 
             group.start_soon(
@@ -267,17 +272,19 @@ async def test_index_project_without_wait_returns_a_job_whose_progress_can_be_po
         started = await server.ok("index_project", {"path": str(big_corpus), "wait": False})
 
         assert started["job"]["state"] == "running", started["job"]
-        seen: list[int] = []
+        seen: list[tuple[int, int]] = []  # (0 full-text, 1 semantic, 2 done; files done)
         with anyio.fail_after(90):
             while True:
                 status = (
                     await server.ok("get_index_status", {"job_id": started["job"]["job_id"]})
                 )["jobs"][0]
-                seen.append(status["files_done"])
+                stage = 2 if status["state"] == "done" else int(status["stage"] == "semantic")
+                seen.append((stage, status["files_done"]))
                 if status["state"] == "done":
                     break
                 await anyio.sleep(0.2)
         assert status["files_done"] == status["files_total"] == CORPUS_FILES, status
+        # Full-text, then semantic, each counting up: polled progress never goes back.
         assert seen == sorted(seen) and len(set(seen)) > 2, f"no progress seen in between: {seen}"
     finally:
         await server.close()

@@ -490,7 +490,8 @@ async def test_index_project_reports_progress_and_becomes_searchable(
     assert reports, "no progress notification while indexing"
     values = [progress for progress, _, _ in reports]
     assert values == sorted(set(values)), f"progress must only increase: {values}"
-    assert reports[-1][0] == reports[-1][1] == 42, reports[-1]  # 40 modules, __init__.py, README.md
+    assert reports[-1][0] == reports[-1][1] == 100, reports[-1]
+    assert reports[-1][2] == "ready: 42/42 files", reports[-1]  # 40 modules, __init__, README
     name = result.get("name") or result.get("project", {}).get("name")
     assert name, result
     found = await server.ok("search", {"query": UNIQUE_WORD, "project": name})

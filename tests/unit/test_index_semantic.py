@@ -199,3 +199,10 @@ def _exact(index: VectorIndex, query: np.ndarray) -> list[tuple[str, int, int, f
         return index.query(query, 10)
     finally:
         index.hnsw_threshold = threshold
+
+
+def test_an_empty_vector_index_round_trips_through_disk(tmp_path):
+    empty = VectorIndex(32, "test-32")
+    empty.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, 32, "test-32")
+    assert len(loaded) == 0 and loaded.query(np.ones(32, dtype=np.float32), 5) == []
