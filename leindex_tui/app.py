@@ -27,7 +27,7 @@ from leindex_tui.screens.evict_modal import EvictModal, EvictRequest
 from leindex_tui.screens.help import HelpScreen
 from leindex_tui.screens.saving import SavingScreen
 from leindex_tui.screens.search import SearchScreen
-from leindex_tui.widgets.action_log import describe_result
+from leindex_tui.widgets.action_log import describe_result, measured_text
 from leindex_tui.widgets.projects_table import ProjectsTable
 
 DEFAULT_REFRESH_SECONDS = 1.0
@@ -321,7 +321,7 @@ class LeIndexApp(App[int]):
         else:
             outcome: ActionOutcome = worker.result
             text, ok, freed_mb = describe_result(action, outcome.result)
-            freed = f", freed {freed_mb:.1f} MB" if freed_mb is not None else ""
+            freed = f", {measured_text(freed_mb)}" if freed_mb is not None else ""
             if action != "reload" or not ok:
                 self.notify(f"{action}: {text}{freed}", severity="information" if ok else "error")
             self.log_line(action, text, ok=ok, freed_mb=freed_mb)

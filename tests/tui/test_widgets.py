@@ -124,7 +124,7 @@ def test_describe_result_reads_the_guide_cleanup_json() -> None:
         },
     )
     assert ok and freed == 125.3
-    assert "cache entries cleared 150" in text
+    assert "cleared 150 cache entries" in text and "collected 5000 objects" in text
     text, ok, _ = describe_result("evict", {"success": False, "error": "nothing to evict"})
     assert not ok and text == "nothing to evict"
 
@@ -135,7 +135,7 @@ async def test_action_log_records_each_line() -> None:
         await settle(pilot)
         app.log_line("cleanup", "ok", freed_mb=12.5)
         log = app.screen.query_one(ActionLog)
-        assert log.entries[-1] == "12:00:00  cleanup  ok  freed 12.5 MB"
+        assert log.entries[-1] == "12:00:00  cleanup  ok  RSS down 12.5 MB (measured)"
 
 
 @pytest.mark.parametrize(
