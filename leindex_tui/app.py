@@ -348,8 +348,15 @@ class LeIndexApp(App[int]):
     # ----------------------------------------------------------------- screens
 
     def action_search(self) -> None:
-        """Open the search screen."""
-        self.push_screen(SearchScreen(self._project_names()))
+        """Open the search screen; installed once, so query, mode and results are kept."""
+        if not self.is_screen_installed("search"):
+            self.install_screen(SearchScreen(self._project_names()), "search")
+        screen = self.get_screen("search")
+        if screen in self.screen_stack:
+            return
+        if isinstance(screen, SearchScreen):
+            screen.set_project_names(self._project_names())
+        self.push_screen(screen)
 
     def action_edit_config(self) -> None:
         """Open the config editor."""

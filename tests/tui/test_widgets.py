@@ -11,7 +11,7 @@ from leindex_tui.screens.config_editor import apply_form_values
 from leindex_tui.screens.evict_modal import EvictModal, EvictRequest, parse_target_mb
 from leindex_tui.widgets.action_log import ActionLog, describe_result
 from leindex_tui.widgets.breakdown_tree import BreakdownTree
-from leindex_tui.widgets.eviction_table import EvictionTable
+from leindex_tui.widgets.eviction_table import EvictionTable, record_key
 from leindex_tui.widgets.projects_table import ProjectsTable, next_priority
 from leindex_tui.widgets.threshold_gauge import ThresholdGauge, mark_columns, place_labels
 from tests.tui.conftest import settle, status_app, wait_until
@@ -108,7 +108,7 @@ async def test_eviction_history_shows_newest_first_and_follows_the_ring() -> Non
         table.update_records((older, newer))
         assert table.row_count == 2
         assert table.get_row_at(0)[0] == "11:59:50"
-        assert table.get_row_at(0)[3] == "512.3"
+        assert table.get_cell(record_key(newer), "freed") == "512.3"
         table.update_records((newer,))  # the history ring let the older one go
         assert table.row_count == 1
 
