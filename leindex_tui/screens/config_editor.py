@@ -85,6 +85,9 @@ class ConfigEditorScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save", priority=True),
         # Priority, because the YAML editor would otherwise take escape to release focus.
         Binding("escape", "back", "Back", priority=True),
+        # Priority too: it must work while the YAML editor has the keyboard.
+        Binding("ctrl+t", "switch_tab", "YAML/Form", priority=True),
+        Binding("tab", "app.focus_next", "Next field", show=True),
     ]
 
     DEFAULT_CSS = """
@@ -157,7 +160,11 @@ class ConfigEditorScreen(Screen[None]):
         yield Label("", id="editor-error", markup=False)
         with TabbedContent(id="editor-tabs"):
             with TabPane("YAML", id="tab-yaml"):
-                yield TextArea.code_editor("", language="yaml", id="editor-text")
+                # Tab leaves the editor (so the file picker and the Form tab are reachable by
+                # keyboard); YAML is indented with spaces, which the space bar types as well.
+                yield TextArea.code_editor(
+                    "", language="yaml", id="editor-text", tab_behavior="focus"
+                )
             with TabPane("Form", id="tab-form"), VerticalScroll(id="form"):
                 for key, label, kind in GLOBAL_FIELDS + PROJECT_FIELDS[2:]:
                     with Horizontal(classes="form-row", id=f"row-{field_id(key)}"):
@@ -180,7 +187,20 @@ class ConfigEditorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "config editor"
+        self.query_one("#editor-text", TextArea).focus()
         self.load_selected()
+
+    def action_switch_tab(self) -> None:
+        """Go to the other tab (YAML ↔ Form) and put the keyboard in it."""
+        tabs = self.query_one("#editor-tabs", TabbedContent)
+        if tabs.active == "tab-yaml":
+            tabs.active = "tab-form"
+            fields = self.query(".form-row Input, .form-row Select")
+            first = next(field for field in fields if field.parent and field.parent.display)
+            self.call_after_refresh(first.focus)
+        else:
+            tabs.active = "tab-yaml"
+            self.call_after_refresh(self.query_one("#editor-text", TextArea).focus)
 
     def action_back(self) -> None:
         """Close an open drop-down first; ask before dropping unsaved edits; else leave."""
