@@ -269,8 +269,10 @@ class LeIndexApp(App[int]):
     def action_evict(self) -> None:
         """Ask for the eviction parameters, then evict."""
         status = self.last_status
-        names = [project.name for project in status.projects] if status else []
-        budget = status.budget_mb if status else 0.0
+        priorities = (
+            {project.name: project.priority for project in status.projects} if status else {}
+        )
+        current_mb = status.current_mb if status else 0.0
 
         def evict(request: EvictRequest | None) -> None:
             if request is not None:
@@ -281,7 +283,7 @@ class LeIndexApp(App[int]):
                     excluded_projects=list(request.excluded_projects),
                 )
 
-        self.push_screen(EvictModal(project_names=names, budget_mb=budget), evict)
+        self.push_screen(EvictModal(priorities, current_mb), evict)
 
     @work(thread=True, group="memory-actions", exit_on_error=False)
     def run_reload(self) -> ActionOutcome:

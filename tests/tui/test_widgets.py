@@ -144,7 +144,7 @@ async def test_action_log_records_each_line() -> None:
 )
 def test_evict_target_validation(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_target_mb(text, budget_mb=3072)
+        parse_target_mb(text, current_mb=3072)
 
 
 async def test_evict_modal_shows_the_error_and_stays_open_on_bad_input() -> None:
@@ -152,7 +152,9 @@ async def test_evict_modal_shows_the_error_and_stays_open_on_bad_input() -> None
     results: list[EvictRequest | None] = []
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        app.push_screen(EvictModal(["core-api", "legacy-code"], 3072.0), results.append)
+        app.push_screen(
+            EvictModal({"core-api": "HIGH", "legacy-code": "LOW"}, 1995.0), results.append
+        )
         await settle(pilot)
         target = app.screen.query_one("#evict-target", Input)
         target.value = "0"
