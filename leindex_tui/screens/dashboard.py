@@ -90,7 +90,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(BreakdownTree).update_breakdown(status.breakdown)
         self.query_one(ProjectsTable).update_projects(status.projects, status.timestamp)
         self.query_one(EvictionTable).update_records(status.evictions)
-        self.query_one(IndexingProgress).update_projects(status.projects)
+        self.query_one(IndexingProgress).update_projects(status.projects, status.timestamp)
         for level in ("normal", "soft", "hard", "emergency"):
             self.set_class(status.level.lower() == level, f"-level-{level}")
 
