@@ -43,6 +43,7 @@ PALETTE_ACTIONS = (
     ("evict", "Evict…", "Free a target amount by project priority (e)"),
     ("gc", "Garbage collection", "Run the garbage collector and return memory to the OS (g)"),
     ("reload_config", "Reload config", "Re-read config.yaml and the project files (r)"),
+    ("cycle_priority", "Change priority", "Cycle the selected project's priority until exit (p)"),
     ("search", "Search", "Search the indexed projects (/)"),
     ("edit_config", "Edit config", "Edit the global or a project config file (o)"),
     ("help", "Help", "Every key and what it does (?)"),
@@ -293,6 +294,10 @@ class LeIndexApp(App[int]):
     def action_reload_config(self) -> None:
         """Re-read the config files now (the same path as SIGHUP and the file watcher)."""
         self._action_workers[self.run_reload()] = "reload"
+
+    def action_cycle_priority(self) -> None:
+        """Cycle the priority of the project selected on the Projects table."""
+        self.dashboard.query_one(ProjectsTable).action_cycle_priority()
 
     @on(ProjectsTable.PriorityChangeRequested)
     def change_priority(self, message: ProjectsTable.PriorityChangeRequested) -> None:

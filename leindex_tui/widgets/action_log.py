@@ -182,9 +182,16 @@ def _describe_changes(result: dict[str, Any], ok: bool) -> tuple[str, bool, bool
     return "ok" if ok else "failed", ok, True
 
 
+def _describe_priority(result: dict[str, Any], ok: bool) -> tuple[str, bool, bool]:
+    text, ok, _ = _describe_changes(result, ok)
+    # The API sets it for this run only; the project file is what makes it stay.
+    return f"{text} (until LeIndex exits; to keep it set memory.priority with o)", ok, True
+
+
 _DESCRIBERS: dict[str, Callable[[dict[str, Any], bool], tuple[str, bool, bool]]] = {
     "cleanup": _describe_cleanup,
     "spill": _describe_spill,
     "evict": _describe_evict,
     "gc": _describe_gc,
+    "priority": _describe_priority,
 }

@@ -250,3 +250,47 @@ async def test_form_apply_writes_the_yaml_and_reloads(tmp_leindex_home) -> None:
         assert screen.last_error is None
     assert "total_budget_mb: 4096" in (tmp_leindex_home / "config.yaml").read_text()
     assert get_config().memory.total_budget_mb == 4096
+
+
+async def test_help_says_how_to_close_it_and_shows_only_its_own_keys() -> None:
+    from textual.widgets import Footer, Markdown
+
+    from leindex_tui.screens.help import HelpScreen
+
+    app = status_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        assert "escape" in help_screen.query_one(Markdown).source.splitlines()[2]
+        assert help_screen.query(Footer)
+        shown = {
+            b.description for (_k, b, _e, _t) in help_screen.active_bindings.values() if b.show
+        }
+        assert "Close" in shown and "Evict" not in shown
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_the_palette_offers_the_priority_change_and_says_it_lasts_until_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import engine.api
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        engine.api, "set_project_priority", lambda name, level: calls.append((name, level)) or {}
+    )
+    app = status_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        command = next(
+            c for c in app.get_system_commands(app.screen) if c.title == "Change priority"
+        )
+        command.callback()
+        await settle(pilot)
+        assert calls == [("core-api", "CRITICAL")]  # the first row, HIGH → CRITICAL
+        assert "until LeIndex exits" in app.dashboard.action_log.entries[-1]
