@@ -68,11 +68,13 @@ class BreakdownTree(Tree[str]):
         self.on_resize()
 
     def on_resize(self) -> None:
+        # The border's corners and padding take 6 cells of the subtitle line.
+        fits = self.outer_size.width >= len(SOURCE_LEGEND) + 6
+        self.border_subtitle = SOURCE_LEGEND if fits else SHORT_SOURCE_LEGEND
         compact = self.size.width < COMPACT_BELOW_COLUMNS
         if compact == self.compact:
             return
         self.compact = compact
-        self.border_subtitle = SHORT_SOURCE_LEGEND if compact else SOURCE_LEGEND
         self.show_root = not compact
         self.guide_depth = 2 if compact else 3
         if self._breakdown is not None:
