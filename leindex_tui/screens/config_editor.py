@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from engine import api
 from engine.priority import ProjectPriority
+from leindex_tui.screens.config_blame import reblame_threshold_error
 from leindex_tui.screens.confirm import ConfirmModal
 
 GLOBAL_FILE = "__global__"
@@ -334,7 +335,9 @@ class ConfigEditorScreen(Screen[None]):
         """Show a save result: the error in place with the cursor on its line, or the reload."""
         self.sub_title = "config editor"
         if not result.get("success"):
-            self.show_error(result.get("error") or {"message": "not saved", "line": None})
+            error = result.get("error") or {"message": "not saved", "line": None}
+            text = self.query_one("#editor-text", TextArea).text
+            self.show_error(reblame_threshold_error(error, self.saved_text, text))
             return
         self.show_error(None)
         # Re-read: the header loses "new file", the form shows the saved values, and the

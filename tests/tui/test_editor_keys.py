@@ -68,3 +68,23 @@ async def test_the_footer_names_the_keys_that_leave_the_editor(tmp_leindex_home)
             if binding.show
         }
         assert {"YAML/Form", "Next field", "Save", "Back"} <= shown
+
+
+async def test_a_soft_above_hard_mistake_blames_the_key_the_user_changed(tmp_leindex_home) -> None:
+    tmp_leindex_home.mkdir(parents=True, exist_ok=True)
+    (tmp_leindex_home / "config.yaml").write_text(
+        "memory:\n  soft_limit_percent: 0.8\n  hard_limit_percent: 0.93\n"
+    )
+    app = status_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_editor(pilot)
+        area = screen.query_one("#editor-text", TextArea)
+        area.load_text("memory:\n  soft_limit_percent: 0.95\n  hard_limit_percent: 0.93\n")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        error = screen.last_error
+        assert error is not None
+        assert error["key_path"] == "memory.soft_limit_percent" and error["line"] == 2
+        assert "must be below memory.hard_limit_percent = 0.93" in error["message"]
+        assert area.cursor_location[0] == 1
+    assert "0.8" in (tmp_leindex_home / "config.yaml").read_text()  # nothing was written
