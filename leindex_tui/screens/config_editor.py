@@ -91,6 +91,9 @@ class ConfigEditorScreen(Screen[None]):
         Binding("tab", "app.focus_next", "Next field", show=True),
     ]
 
+    # The keyboard lands in the text (not the file picker, where arrows would open it).
+    AUTO_FOCUS = "#editor-text"
+
     DEFAULT_CSS = """
     ConfigEditorScreen #editor-bar {
         height: auto;
@@ -188,7 +191,6 @@ class ConfigEditorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "config editor"
-        self.query_one("#editor-text", TextArea).focus()
         self.load_selected()
 
     def action_switch_tab(self) -> None:
