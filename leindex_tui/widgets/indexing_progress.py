@@ -13,8 +13,10 @@ from engine.memory.status import ProjectSummary
 from leindex_tui.widgets.formatting import format_mb
 
 # A finished row stays this long (status clock seconds) saying it is done, so a quick first
-# index does not flash "0%" and vanish before anyone can read it.
+# index does not flash "0%" and vanish before anyone can read it; with a clock that stands
+# still (an injected one), it goes after this many readings instead.
 DONE_LINGER_SECONDS = 5.0
+DONE_LINGER_READINGS = 5
 # The rate is estimated only over at least this much time, so one tick's noise is not shown.
 MIN_RATE_WINDOW_SECONDS = 1.0
 PHASE_TEXT = {
@@ -108,6 +110,7 @@ class IndexingRow(Vertical):
         self._first = project
         self._samples = [Sample(now, project.files_done)]
         self.finished_at: float | None = None
+        self.readings_since_done = 0
         self.details = ""
 
     def compose(self) -> ComposeResult:
@@ -125,8 +128,11 @@ class IndexingRow(Vertical):
         if self._samples[-1].at != now:
             self._samples.append(Sample(now, project.files_done))
         rate = estimated_rate(self._samples[0], self._samples[-1])
-        if project.indexed and self.finished_at is None:
-            self.finished_at = now
+        if project.indexed:
+            if self.finished_at is None:
+                self.finished_at = now
+            else:
+                self.readings_since_done += 1
         self.details = progress_details(project, rate)
         try:
             bar = self.query_one(ProgressBar)
@@ -169,8 +175,9 @@ class IndexingProgress(Vertical):
         for name, row in list(self.rows.items()):
             project = by_name.get(name)
             gone = project is None
-            done_long_enough = (
-                row.finished_at is not None and now - row.finished_at >= DONE_LINGER_SECONDS
+            done_long_enough = row.finished_at is not None and (
+                now - row.finished_at >= DONE_LINGER_SECONDS
+                or row.readings_since_done >= DONE_LINGER_READINGS
             )
             if gone or done_long_enough:
                 self.rows.pop(name).remove()

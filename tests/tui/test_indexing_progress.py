@@ -7,6 +7,7 @@ from dataclasses import replace
 from textual.widgets import ProgressBar
 
 from leindex_tui.widgets.indexing_progress import (
+    DONE_LINGER_READINGS,
     DONE_LINGER_SECONDS,
     IndexingProgress,
     IndexingRow,
@@ -85,3 +86,14 @@ async def test_a_finished_index_says_done_for_a_moment_then_goes() -> None:
         gone = await show(app, pilot, done, BASE_TIME + 1 + DONE_LINGER_SECONDS)
         assert gone is None
         assert app.dashboard.query_one(IndexingProgress).has_class("-idle")
+
+
+async def test_with_a_clock_that_stands_still_the_done_row_goes_after_a_few_readings() -> None:
+    app = status_app(make_status(projects=indexing(300)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        done = indexing(400, indexed=True, phase="ready")
+        readings_shown = 0
+        while await show(app, pilot, done, BASE_TIME) is not None:
+            readings_shown += 1
+            assert readings_shown <= DONE_LINGER_READINGS + 2, "the done row never goes"
+        assert readings_shown >= DONE_LINGER_READINGS
