@@ -28,7 +28,7 @@ from leindex_tui.screens.evict_modal import EvictModal, EvictRequest
 from leindex_tui.screens.help import HelpScreen
 from leindex_tui.screens.saving import SavingScreen
 from leindex_tui.screens.search import SearchScreen
-from leindex_tui.widgets.action_log import describe_result
+from leindex_tui.widgets.action_log import describe_result, measured_text
 from leindex_tui.widgets.projects_table import ProjectsTable
 
 DEFAULT_REFRESH_SECONDS = 1.0
@@ -44,6 +44,7 @@ PALETTE_ACTIONS = (
     ("evict", "Evict…", "Free a target amount by project priority (e)"),
     ("gc", "Garbage collection", "Run the garbage collector and return memory to the OS (g)"),
     ("reload_config", "Reload config", "Re-read config.yaml and the project files (r)"),
+    ("cycle_priority", "Change priority", "Cycle the selected project's priority until exit (p)"),
     ("search", "Search", "Search the indexed projects (/)"),
     ("edit_config", "Edit config", "Edit the global or a project config file (o)"),
     ("help", "Help", "Every key and what it does (?)"),
@@ -320,8 +321,10 @@ class LeIndexApp(App[int]):
     def action_evict(self) -> None:
         """Ask for the eviction parameters, then evict."""
         status = self.last_status
-        names = [project.name for project in status.projects] if status else []
-        budget = status.budget_mb if status else 0.0
+        priorities = (
+            {project.name: project.priority for project in status.projects} if status else {}
+        )
+        current_mb = status.current_mb if status else 0.0
 
         def evict(request: EvictRequest | None) -> None:
             if request is not None:
@@ -332,7 +335,7 @@ class LeIndexApp(App[int]):
                     excluded_projects=list(request.excluded_projects),
                 )
 
-        self.push_screen(EvictModal(project_names=names, budget_mb=budget), evict)
+        self.push_screen(EvictModal(priorities, current_mb), evict)
 
     @work(thread=True, group="memory-actions", exit_on_error=False)
     def run_reload(self) -> ActionOutcome:
@@ -342,6 +345,10 @@ class LeIndexApp(App[int]):
     def action_reload_config(self) -> None:
         """Re-read the config files now (the same path as SIGHUP and the file watcher)."""
         self._action_workers[self.run_reload()] = "reload"
+
+    def action_cycle_priority(self) -> None:
+        """Cycle the priority of the project selected on the Projects table."""
+        self.dashboard.query_one(ProjectsTable).action_cycle_priority()
 
     @on(ProjectsTable.PriorityChangeRequested)
     def change_priority(self, message: ProjectsTable.PriorityChangeRequested) -> None:
@@ -372,7 +379,7 @@ class LeIndexApp(App[int]):
         else:
             outcome: ActionOutcome = worker.result
             text, ok, freed_mb = describe_result(action, outcome.result)
-            freed = f", freed {freed_mb:.1f} MB" if freed_mb is not None else ""
+            freed = f", {measured_text(freed_mb)}" if freed_mb is not None else ""
             if action != "reload" or not ok:
                 self.notify(f"{action}: {text}{freed}", severity="information" if ok else "error")
             self.log_line(action, text, ok=ok, freed_mb=freed_mb)
@@ -402,8 +409,15 @@ class LeIndexApp(App[int]):
     # ----------------------------------------------------------------- screens
 
     def action_search(self) -> None:
-        """Open the search screen."""
-        self.push_screen(SearchScreen(self._project_names()))
+        """Open the search screen; installed once, so query, mode and results are kept."""
+        if not self.is_screen_installed("search"):
+            self.install_screen(SearchScreen(self._project_names()), "search")
+        screen = self.get_screen("search")
+        if screen in self.screen_stack:
+            return
+        if isinstance(screen, SearchScreen):
+            screen.set_project_names(self._project_names())
+        self.push_screen(screen)
 
     def action_edit_config(self) -> None:
         """Open the config editor."""

@@ -164,6 +164,8 @@ async def take_all(out_dir: Path, home: Path, corpus_root: Path) -> list[Path]:
             save("config-editor-error")
             await pilot.press("escape")
             await settle(pilot)
+            await pilot.click("#confirm-ok")  # the broken buffer is unsaved: discard it
+            await settle(pilot)
 
             await pilot.press("slash")
             await settle(pilot)

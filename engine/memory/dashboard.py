@@ -38,6 +38,8 @@ def project_summary(project: Any) -> ProjectSummary:
         files_done=int(getattr(progress, "files_done", 0) or 0),
         files_total=int(getattr(progress, "files_total", 0) or 0),
         vectors_loaded=bool(getattr(project, "vector_index_loaded", True)),
+        phase=str(getattr(progress, "phase", "") or ""),
+        bytes_done=int(getattr(progress, "bytes_done", 0) or 0),
     )
 
 

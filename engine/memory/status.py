@@ -29,6 +29,8 @@ class ProjectSummary:
     files_done: int = 0
     files_total: int = 0
     vectors_loaded: bool = True
+    phase: str = ""  # the indexer's phase: pending, scanning, indexing, ready or error
+    bytes_done: int = 0  # bytes of files indexed so far
 
 
 @dataclass(frozen=True)

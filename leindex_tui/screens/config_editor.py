@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from engine import api
 from engine.priority import ProjectPriority
+from leindex_tui.screens.config_blame import reblame_threshold_error
 from leindex_tui.screens.confirm import ConfirmModal
 
 GLOBAL_FILE = "__global__"
@@ -85,7 +86,13 @@ class ConfigEditorScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save", priority=True),
         # Priority, because the YAML editor would otherwise take escape to release focus.
         Binding("escape", "back", "Back", priority=True),
+        # Priority too: it must work while the YAML editor has the keyboard.
+        Binding("ctrl+t", "switch_tab", "YAML/Form", priority=True),
+        Binding("tab", "app.focus_next", "Next field", show=True),
     ]
+
+    # The keyboard lands in the text (not the file picker, where arrows would open it).
+    AUTO_FOCUS = "#editor-text"
 
     DEFAULT_CSS = """
     ConfigEditorScreen #editor-bar {
@@ -157,7 +164,11 @@ class ConfigEditorScreen(Screen[None]):
         yield Label("", id="editor-error", markup=False)
         with TabbedContent(id="editor-tabs"):
             with TabPane("YAML", id="tab-yaml"):
-                yield TextArea.code_editor("", language="yaml", id="editor-text")
+                # Tab leaves the editor (so the file picker and the Form tab are reachable by
+                # keyboard); YAML is indented with spaces, which the space bar types as well.
+                yield TextArea.code_editor(
+                    "", language="yaml", id="editor-text", tab_behavior="focus"
+                )
             with TabPane("Form", id="tab-form"), VerticalScroll(id="form"):
                 for key, label, kind in GLOBAL_FIELDS + PROJECT_FIELDS[2:]:
                     with Horizontal(classes="form-row", id=f"row-{field_id(key)}"):
@@ -181,6 +192,18 @@ class ConfigEditorScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "config editor"
         self.load_selected()
+
+    def action_switch_tab(self) -> None:
+        """Go to the other tab (YAML ↔ Form) and put the keyboard in it."""
+        tabs = self.query_one("#editor-tabs", TabbedContent)
+        if tabs.active == "tab-yaml":
+            tabs.active = "tab-form"
+            fields = self.query(".form-row Input, .form-row Select")
+            first = next(field for field in fields if field.parent and field.parent.display)
+            self.call_after_refresh(first.focus)
+        else:
+            tabs.active = "tab-yaml"
+            self.call_after_refresh(self.query_one("#editor-text", TextArea).focus)
 
     def action_back(self) -> None:
         """Close an open drop-down first; ask before dropping unsaved edits; else leave."""
@@ -314,7 +337,9 @@ class ConfigEditorScreen(Screen[None]):
         """Show a save result: the error in place with the cursor on its line, or the reload."""
         self.sub_title = "config editor"
         if not result.get("success"):
-            self.show_error(result.get("error") or {"message": "not saved", "line": None})
+            error = result.get("error") or {"message": "not saved", "line": None}
+            text = self.query_one("#editor-text", TextArea).text
+            self.show_error(reblame_threshold_error(error, self.saved_text, text))
             return
         self.show_error(None)
         # Re-read: the header loses "new file", the form shows the saved values, and the

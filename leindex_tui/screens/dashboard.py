@@ -39,8 +39,8 @@ class DashboardScreen(Screen[None]):
     """Gauges, RSS history, breakdown tree, projects, evictions and the action log."""
 
     BINDINGS = DASHBOARD_BINDINGS
-    # The screen gets -narrow or -wide; app.tcss gives the side panes more room when wide.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    # The screen gets -narrow, -medium or -wide; app.tcss sizes the side panes for each.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (140, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,7 +69,6 @@ class DashboardScreen(Screen[None]):
         if not self._gauge_title:  # a status may have arrived first and titled it already
             self.query_one("#gauge").border_title = "Memory budget"
         self.query_one("#side").border_title = "Caps"
-        self.query_one("#breakdown").border_title = "Memory Breakdown"
 
     def show_status(self, status: DashboardStatus) -> None:
         """Push one snapshot into every pane; each pane repaints only what changed."""
@@ -91,7 +90,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(BreakdownTree).update_breakdown(status.breakdown)
         self.query_one(ProjectsTable).update_projects(status.projects, status.timestamp)
         self.query_one(EvictionTable).update_records(status.evictions)
-        self.query_one(IndexingProgress).update_projects(status.projects)
+        self.query_one(IndexingProgress).update_projects(status.projects, status.timestamp)
         for level in ("normal", "soft", "hard", "emergency"):
             self.set_class(status.level.lower() == level, f"-level-{level}")
 

@@ -20,6 +20,45 @@ from leindex_tui.screens.file_view import FileViewScreen
 SEARCH_MODES = ("fulltext", "semantic", "hybrid")
 ALL_PROJECTS = "__all__"
 RESULT_LIMIT = 50
+PLACEHOLDERS = {
+    "fulltext": 'words or tantivy syntax: AND, OR, "a phrase", path:engine',
+    "semantic": "describe what the code does, in plain words",
+    "hybrid": "words or a description; ranked by text and meaning",
+}
+SCORE_WIDTH = 6
+# The location gets at most this share of the row; the matched line gets the rest.
+LOCATION_SHARE = 0.4
+MIN_MATCH_WIDTH = 20
+
+
+def shorten_left(text: str, width: int) -> str:
+    """`text` in `width` cells, cut from the left ('…/memory/manager.py:41'): the file name
+    and line are what tell hits apart."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[-width:] if width > 0 else ""
+    return "…" + text[-(width - 1) :]
+
+
+def result_columns(
+    hits: list[SearchHitRow], table_width: int, *, show_project: bool
+) -> list[tuple[str, str, int]]:
+    """(key, title, width) of each results column, sized for these hits and this width."""
+    cell_padding = 2  # DataTable pads each cell by one on each side
+    columns: list[tuple[str, str, int]] = [("score", "Score", SCORE_WIDTH)]
+    if show_project:
+        longest_project = max((len(hit.project) for hit in hits), default=7)
+        columns.append(("project", "Project", min(max(7, longest_project), 16)))
+    used = sum(width + cell_padding for _key, _title, width in columns)
+    longest_location = max((len(hit.location) for hit in hits), default=8)
+    room = max(0, table_width - used - cell_padding * 2 - 1)  # 1: the scrollbar's gutter
+    location_width = max(8, min(longest_location, int(room * LOCATION_SHARE)))
+    if room - location_width < MIN_MATCH_WIDTH:
+        location_width = max(8, min(longest_location, room - MIN_MATCH_WIDTH))
+    columns.append(("location", "Location", location_width))
+    columns.append(("text", "Matched line", max(MIN_MATCH_WIDTH, room - location_width)))
+    return columns
 
 
 @dataclass(frozen=True)
@@ -80,7 +119,7 @@ class SearchScreen(Screen[None]):
         width: auto;
     }
     SearchScreen #search-status {
-        height: 1;
+        height: auto;
         padding: 0 1;
         color: $foreground-muted;
     }
@@ -94,14 +133,17 @@ class SearchScreen(Screen[None]):
 
     def __init__(self, project_names: list[str]) -> None:
         super().__init__()
-        self.project_names = project_names
+        self.project_names = list(project_names)
         self.hits: list[SearchHitRow] = []
+        self.more_available = False
         self.project_paths: dict[str, str] = {}
+        self.last_query = ""  # the query shown in the table; a changed option re-runs it
+        self._last_result: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
         with Horizontal(id="search-bar"):
-            yield Input(placeholder="search (tantivy syntax in fulltext mode)", id="search-query")
+            yield Input(placeholder=PLACEHOLDERS["fulltext"], id="search-query")
             yield Select(
                 [(mode, mode) for mode in SEARCH_MODES],
                 value="fulltext",
@@ -116,18 +158,24 @@ class SearchScreen(Screen[None]):
             )
             yield Checkbox("literal", id="search-literal", compact=True)
         yield Label("type a query and press enter", id="search-status")
-        table: DataTable[str] = DataTable(
-            id="search-results", cursor_type="row", zebra_stripes=True
-        )
-        table.add_column("Project", key="project")
-        table.add_column("Location", key="location")
-        table.add_column("Line", key="text")
-        yield table
+        yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "search"
         self.query_one("#search-query", Input).focus()
+
+    def set_project_names(self, project_names: list[str]) -> None:
+        """Offer these projects; the chosen one stays chosen while it still exists."""
+        if list(project_names) == self.project_names:
+            return
+        self.project_names = list(project_names)
+        picker = self.query_one("#search-project", Select)
+        chosen = picker.value
+        picker.set_options(
+            [("all projects", ALL_PROJECTS)] + [(name, name) for name in self.project_names]
+        )
+        picker.value = chosen if chosen in self.project_names else ALL_PROJECTS
 
     @on(Input.Submitted, "#search-query")
     def submit(self, event: Input.Submitted) -> None:
@@ -135,9 +183,31 @@ class SearchScreen(Screen[None]):
         if not query:
             self._set_status("type a query first", error=True)
             return
+        self.start_search(query)
+
+    @on(Select.Changed, "#search-mode")
+    def mode_changed(self, event: Select.Changed) -> None:
+        self.query_one("#search-query", Input).placeholder = PLACEHOLDERS.get(
+            str(event.value), PLACEHOLDERS["fulltext"]
+        )
+        self._rerun()
+
+    @on(Select.Changed, "#search-project")
+    @on(Checkbox.Changed, "#search-literal")
+    def option_changed(self) -> None:
+        self._rerun()
+
+    def _rerun(self) -> None:
+        # The table must never show results of options other than the ones on screen.
+        if self.last_query:
+            self.start_search(self.last_query)
+
+    def start_search(self, query: str) -> None:
+        """Search `query` with the mode, project and literal flag now chosen."""
         mode = str(self.query_one("#search-mode", Select).value)
         project = self.query_one("#search-project", Select).value
         literal = self.query_one("#search-literal", Checkbox).value
+        self.last_query = query
         self._set_status(f"searching {mode} for {query!r}…")
         self.run_search(query, mode, None if project == ALL_PROJECTS else str(project), literal)
 
@@ -145,8 +215,13 @@ class SearchScreen(Screen[None]):
     def run_search(
         self, query: str, mode: str, project: str | None, literal: bool = False
     ) -> dict[str, Any]:
-        """Run the query off the event loop; a newer query cancels an older one's display."""
-        return api.search(query, mode=mode, project=project, limit=RESULT_LIMIT, literal=literal)
+        """Run the query off the event loop; a newer query cancels an older one's display.
+
+        Asks for one hit more than it shows, to know whether more are available.
+        """
+        return api.search(
+            query, mode=mode, project=project, limit=RESULT_LIMIT + 1, literal=literal
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "search":
@@ -157,20 +232,43 @@ class SearchScreen(Screen[None]):
             self.show_results(event.worker.result)
 
     def show_results(self, result: dict[str, Any]) -> None:
-        """Fill the table with the hits of one search result."""
-        self.hits = hits_from_result(result)
-        table = self.query_one("#search-results", DataTable)
-        table.clear()
-        for index, hit in enumerate(self.hits):
-            table.add_row(hit.project, hit.location, hit.text[:200], key=str(index))
-        cached = " (cached)" if result.get("from_cache") else ""
+        """Fill the table with the hits of one search result; columns sized for these hits."""
+        hits = hits_from_result(result)
+        self.more_available = len(hits) > RESULT_LIMIT
+        self.hits = hits[:RESULT_LIMIT]
+        self._last_result = result
+        self._fill_table()
+        cached = ", cached" if result.get("from_cache") else ""
         duration = result.get("duration_ms")
-        took = f" in {duration:.1f} ms" if isinstance(duration, int | float) else ""
+        took = f"{duration:.1f} ms" if isinstance(duration, int | float) else "time unknown"
+        more = ", more available" if self.more_available else ""
         notes = result.get("notes") or []
         note = f" ({notes[0]})" if notes and isinstance(notes[0], str) else ""
-        self._set_status(f"{len(self.hits)} result(s){took}{cached}{note}; enter opens the file")
+        opens = "; enter opens the file" if self.hits else ""
+        self._set_status(f"{len(self.hits)} result(s){more}{note}{opens} ({took}{cached})")
         if self.hits:
-            table.focus()
+            self.query_one("#search-results", DataTable).focus()
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#search-results", DataTable)
+        table.clear(columns=True)
+        show_project = len({hit.project for hit in self.hits}) > 1
+        columns = result_columns(self.hits, table.size.width, show_project=show_project)
+        for key, title, width in columns:
+            table.add_column(title, key=key, width=width)
+        widths = dict((key, width) for key, _title, width in columns)
+        for index, hit in enumerate(self.hits):
+            cells = {
+                "score": f"{hit.score:.2f}",
+                "project": shorten_left(hit.project, widths.get("project", 0)),
+                "location": shorten_left(hit.location, widths["location"]),
+                "text": hit.text[:200],
+            }
+            table.add_row(*(cells[key] for key, _title, _width in columns), key=str(index))
+
+    def on_resize(self) -> None:
+        if self.hits:
+            self._fill_table()
 
     def _set_status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#search-status", Label)

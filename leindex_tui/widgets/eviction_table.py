@@ -7,14 +7,15 @@ from textual.widgets import DataTable
 from engine.memory.status import EvictionRecord
 from leindex_tui.widgets.formatting import format_clock_time
 
+# Most important first: at 80 columns time, trigger, freed and projects show unscrolled.
 COLUMNS = (
     ("time", "Time"),
     ("trigger", "Trigger"),
-    ("target", "Target MB"),
     ("freed", "Freed MB"),
+    ("projects", "Projects"),
+    ("target", "Target MB"),
     ("count", "Evicted"),
     ("candidates", "Candidates"),
-    ("projects", "Projects"),
 )
 
 
@@ -39,11 +40,11 @@ def record_cells(record: EvictionRecord) -> tuple[str, ...]:
     return (
         TimeCell(record.timestamp),
         record.trigger,
-        f"{record.target_mb:.1f}",
         f"{record.freed_mb:.1f}",
+        ", ".join(record.evicted_projects) or "—",
+        f"{record.target_mb:.1f}",
         str(record.evicted_count),
         str(record.total_candidates),
-        ", ".join(record.evicted_projects) or "—",
     )
 
 

@@ -12,14 +12,15 @@ from engine.memory.status import ProjectSummary
 from engine.priority import ProjectPriority
 from leindex_tui.widgets.formatting import format_age
 
+# Most important first: at 80 columns the first five are what shows without scrolling.
 COLUMNS = (
     ("name", "Project"),
     ("priority", "Priority"),
     ("files", "Files"),
-    ("queries", "Queries"),
     ("mb", "MB"),
+    ("index", "State"),
+    ("queries", "Queries"),
     ("last", "Last access"),
-    ("index", "Index"),
 )
 
 
@@ -48,10 +49,10 @@ def project_cells(project: ProjectSummary, now: float) -> tuple[str, ...]:
         project.name,
         project.priority,
         str(project.loaded_files),
-        str(project.cached_queries),
         f"{project.memory_mb:.1f}",
-        format_age(now, project.last_accessed),
         index_state(project),
+        str(project.cached_queries),
+        format_age(now, project.last_accessed),
     )
 
 

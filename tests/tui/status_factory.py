@@ -61,7 +61,18 @@ def guide_projects() -> tuple[ProjectSummary, ...]:
             "legacy-code", "/src/legacy-code", "LOW", 38, 4, 41.0, BASE_TIME - 900, True
         ),
         ProjectSummary(
-            "temp-analysis", "/src/temp-analysis", "MEDIUM", 0, 0, 0.0, 0.0, False, 120, 400
+            "temp-analysis",
+            "/src/temp-analysis",
+            "MEDIUM",
+            0,
+            0,
+            0.0,
+            0.0,
+            False,
+            120,
+            400,
+            phase="indexing",
+            bytes_done=3 * 1024 * 1024,
         ),
     )
 

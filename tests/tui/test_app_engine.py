@@ -100,7 +100,7 @@ async def test_s_spill_moves_cache_entries_to_disk(
         spilled = [path for path in (tmp_leindex_home / "spill").rglob("*") if path.is_file()]
         assert spilled, "spill wrote nothing to the spill directory"
         log = app.screen.query_one(ActionLog).entries
-        assert any("spill" in line and "entries spilled" in line for line in log)
+        assert any("spill" in line and "freed" in line and "(accounted)" in line for line in log)
 
 
 async def test_e_evict_asks_then_records_a_history_row(engine_app: LeIndexApp) -> None:

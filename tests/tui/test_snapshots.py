@@ -61,7 +61,11 @@ def test_dashboard_after_an_eviction(snap_compare) -> None:
 
     async def show_evictions(pilot: Pilot) -> None:
         await settle(pilot)
-        app.log_line("evict", "ok: evicted count 163, projects legacy-code", freed_mb=512.3)
+        app.log_line(
+            "evict",
+            "ok: evicted 163 entries from legacy-code, freed 498.0 MB (accounted)",
+            freed_mb=512.3,
+        )
         app.screen.query_one(TabbedContent).active = "tab-evictions"
         await settle(pilot)
 
@@ -141,3 +145,49 @@ def test_help_screen(snap_compare) -> None:
         await settle(pilot)
 
     assert snap_compare(status_app(), run_before=open_help, terminal_size=(100, 30))
+
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+
+
+@SIZES
+def test_dashboard_at_size(snap_compare, size: tuple[int, int]) -> None:
+    app = status_app(make_status("SOFT", evictions=(guide_eviction(-10),)))
+
+    async def with_a_log_line(pilot: Pilot) -> None:
+        await settle(pilot)
+        app.log_line(
+            "spill", "spilled 12 entries from core-api, freed 3.2 MB (accounted)", freed_mb=2.9
+        )
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=with_a_log_line, terminal_size=size)
+
+
+@SIZES
+def test_search_screen_with_results_at_size(snap_compare, size: tuple[int, int]) -> None:
+    app = status_app()
+
+    async def search(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        screen.query_one("#search-query").value = "ReloadManager"
+        screen.show_results(SEARCH_RESULT)
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=search, terminal_size=size)
+
+
+@SIZES
+def test_config_editor_at_size(snap_compare, fixed_home: Path, size: tuple[int, int]) -> None:
+    app = status_app()
+
+    async def open_editor(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+
+    assert snap_compare(app, run_before=open_editor, terminal_size=size)

@@ -11,7 +11,7 @@ from leindex_tui.screens.config_editor import apply_form_values
 from leindex_tui.screens.evict_modal import EvictModal, EvictRequest, parse_target_mb
 from leindex_tui.widgets.action_log import ActionLog, describe_result
 from leindex_tui.widgets.breakdown_tree import BreakdownTree
-from leindex_tui.widgets.eviction_table import EvictionTable
+from leindex_tui.widgets.eviction_table import EvictionTable, record_key
 from leindex_tui.widgets.projects_table import ProjectsTable, next_priority
 from leindex_tui.widgets.threshold_gauge import ThresholdGauge, mark_columns, place_labels
 from tests.tui.conftest import settle, status_app, wait_until
@@ -108,7 +108,7 @@ async def test_eviction_history_shows_newest_first_and_follows_the_ring() -> Non
         table.update_records((older, newer))
         assert table.row_count == 2
         assert table.get_row_at(0)[0] == "11:59:50"
-        assert table.get_row_at(0)[3] == "512.3"
+        assert table.get_cell(record_key(newer), "freed") == "512.3"
         table.update_records((newer,))  # the history ring let the older one go
         assert table.row_count == 1
 
@@ -124,7 +124,7 @@ def test_describe_result_reads_the_guide_cleanup_json() -> None:
         },
     )
     assert ok and freed == 125.3
-    assert "cache entries cleared 150" in text
+    assert "cleared 150 cache entries" in text and "collected 5000 objects" in text
     text, ok, _ = describe_result("evict", {"success": False, "error": "nothing to evict"})
     assert not ok and text == "nothing to evict"
 
@@ -135,7 +135,7 @@ async def test_action_log_records_each_line() -> None:
         await settle(pilot)
         app.log_line("cleanup", "ok", freed_mb=12.5)
         log = app.screen.query_one(ActionLog)
-        assert log.entries[-1] == "12:00:00  cleanup  ok  freed 12.5 MB"
+        assert log.entries[-1] == "12:00:00  cleanup  ok  RSS down 12.5 MB (measured)"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ async def test_action_log_records_each_line() -> None:
 )
 def test_evict_target_validation(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_target_mb(text, budget_mb=3072)
+        parse_target_mb(text, current_mb=3072)
 
 
 async def test_evict_modal_shows_the_error_and_stays_open_on_bad_input() -> None:
@@ -152,7 +152,9 @@ async def test_evict_modal_shows_the_error_and_stays_open_on_bad_input() -> None
     results: list[EvictRequest | None] = []
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        app.push_screen(EvictModal(["core-api", "legacy-code"], 3072.0), results.append)
+        app.push_screen(
+            EvictModal({"core-api": "HIGH", "legacy-code": "LOW"}, 1995.0), results.append
+        )
         await settle(pilot)
         target = app.screen.query_one("#evict-target", Input)
         target.value = "0"
@@ -248,3 +250,47 @@ async def test_form_apply_writes_the_yaml_and_reloads(tmp_leindex_home) -> None:
         assert screen.last_error is None
     assert "total_budget_mb: 4096" in (tmp_leindex_home / "config.yaml").read_text()
     assert get_config().memory.total_budget_mb == 4096
+
+
+async def test_help_says_how_to_close_it_and_shows_only_its_own_keys() -> None:
+    from textual.widgets import Footer, Markdown
+
+    from leindex_tui.screens.help import HelpScreen
+
+    app = status_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        assert "escape" in help_screen.query_one(Markdown).source.splitlines()[2]
+        assert help_screen.query(Footer)
+        shown = {
+            b.description for (_k, b, _e, _t) in help_screen.active_bindings.values() if b.show
+        }
+        assert "Close" in shown and "Evict" not in shown
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_the_palette_offers_the_priority_change_and_says_it_lasts_until_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import engine.api
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        engine.api, "set_project_priority", lambda name, level: calls.append((name, level)) or {}
+    )
+    app = status_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        command = next(
+            c for c in app.get_system_commands(app.screen) if c.title == "Change priority"
+        )
+        command.callback()
+        await settle(pilot)
+        assert calls == [("core-api", "CRITICAL")]  # the first row, HIGH → CRITICAL
+        assert "until LeIndex exits" in app.dashboard.action_log.entries[-1]
