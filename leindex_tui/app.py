@@ -219,6 +219,8 @@ class LeIndexApp(App[int]):
         self.dashboard.show_status(status)
         projects = len(status.projects)
         self._status_line = f"{projects} project{'s' if projects != 1 else ''} · {status.level}"
+        if status.floor_note:  # the budget is below what the engine needs: say so, always
+            self._status_line += f" · ⚠ {status.floor_note}"
         self._show_sub_title()
 
     @property

@@ -39,6 +39,8 @@ def project_summary(project: Any) -> ProjectSummary:
         files_total=int(getattr(progress, "files_total", 0) or 0),
         vectors_loaded=bool(getattr(project, "vector_index_loaded", True)),
         phase=str(getattr(progress, "phase", "") or ""),
+        stage=str(getattr(progress, "stage", "") or ""),
+        paused=str(getattr(progress, "paused", "") or ""),
         bytes_done=int(getattr(progress, "bytes_done", 0) or 0),
     )
 

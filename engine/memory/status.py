@@ -30,7 +30,9 @@ class ProjectSummary:
     files_total: int = 0
     vectors_loaded: bool = True
     phase: str = ""  # the indexer's phase: pending, scanning, indexing, ready or error
-    bytes_done: int = 0  # bytes of files indexed so far
+    bytes_done: int = 0  # bytes of files indexed so far (in the current stage)
+    stage: str = ""  # while indexing: "full-text", then "semantic"
+    paused: str = ""  # why indexing waits for the memory budget ("" when it runs)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,13 @@ MIN_RATE_WINDOW_SECONDS = 1.0
 PHASE_TEXT = {
     "pending": "waiting to start",
     "scanning": "scanning: counting files",
-    # The indexer writes each file's full-text entry and its semantic vectors in one pass.
-    "indexing": "full-text + semantic",
+    "indexing": "indexing",
     "error": "failed",
+}
+# The indexer makes every file searchable in full-text first, then embeds it.
+STAGE_TEXT = {
+    "full-text": "stage 1/2 full-text (searchable as it goes)",
+    "semantic": "stage 2/2 semantic vectors",
 }
 
 
@@ -55,12 +59,16 @@ def estimated_rate(first: Sample, last: Sample) -> float | None:
 
 
 def progress_details(project: ProjectSummary, rate: float | None) -> str:
-    """'120/400 files · 3.2 MB · full-text + semantic · ≈40 files/s · ETA ≈7 s'."""
+    """'120/400 files · 3.2 MB · stage 1/2 full-text · ≈40 files/s · ETA ≈7 s'."""
     if project.indexed:
         return f"done: {project.files_total or project.files_done} files, " + format_mb(
             project.bytes_done / (1024 * 1024)
         )
     phase = PHASE_TEXT.get(project.phase, project.phase or "starting")
+    if project.phase == "indexing" and project.stage:
+        phase = STAGE_TEXT.get(project.stage, project.stage)
+    if project.paused:
+        phase += f" · paused: {project.paused}"
     if project.files_total <= 0:
         return phase
     parts = [
@@ -124,6 +132,8 @@ class IndexingRow(Vertical):
 
     def update_project(self, project: ProjectSummary, now: float) -> None:
         """Move the bar and the figures to this reading (taken at status clock `now`)."""
+        if project.stage != self._first.stage:
+            self._samples = [Sample(now, project.files_done)]  # a new stage counts from 0
         self._first = project  # the latest reading, painted on mount if it comes first
         if self._samples[-1].at != now:
             self._samples.append(Sample(now, project.files_done))

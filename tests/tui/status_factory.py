@@ -72,6 +72,7 @@ def guide_projects() -> tuple[ProjectSummary, ...]:
             120,
             400,
             phase="indexing",
+            stage="full-text",
             bytes_done=3 * 1024 * 1024,
         ),
     )

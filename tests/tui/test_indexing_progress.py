@@ -44,13 +44,13 @@ def shown_text(row: IndexingRow) -> str:
 
 
 async def test_the_row_names_the_project_and_shows_files_mb_and_phase() -> None:
-    app = status_app(make_status(projects=indexing(120)))
+    app = status_app(make_status(projects=indexing(120, stage="full-text")))
     async with app.run_test(size=(80, 24)) as pilot:
-        row = await show(app, pilot, indexing(120), BASE_TIME)
+        row = await show(app, pilot, indexing(120, stage="full-text"), BASE_TIME)
         assert row is not None
         text = shown_text(row)
         assert "indexing temp-analysis" in text
-        assert "120/400 files" in text and "12 MB" in text and "full-text + semantic" in text
+        assert "120/400 files" in text and "12 MB" in text and "stage 1/2 full-text" in text
         assert row.region.height == 2 and row.query_one(".indexing-name").size.width >= len(
             "indexing temp-analysis"
         )
@@ -97,3 +97,13 @@ async def test_with_a_clock_that_stands_still_the_done_row_goes_after_a_few_read
             readings_shown += 1
             assert readings_shown <= DONE_LINGER_READINGS + 2, "the done row never goes"
         assert readings_shown >= DONE_LINGER_READINGS
+
+
+async def test_the_semantic_stage_and_a_pause_for_memory_are_shown() -> None:
+    paused = indexing(30, stage="semantic", paused="RSS + reservations would exceed the limit")
+    app = status_app(make_status(projects=paused))
+    async with app.run_test(size=(200, 50)) as pilot:
+        row = await show(app, pilot, paused, BASE_TIME)
+        assert row is not None
+        text = shown_text(row)
+        assert "stage 2/2 semantic" in text and "paused: RSS + reservations" in text
