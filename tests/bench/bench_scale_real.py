@@ -390,8 +390,16 @@ def _met(ok: bool) -> str:
 
 def report(measured: Measured, corpus_note: str) -> str:
     budget = BUDGET_MB * 2**20
-    index_mb_s = measured.indexed_bytes / 1e6 / max(measured.index_seconds, 1e-9)
-    disk_ratio = measured.index_disk_bytes / max(measured.indexed_bytes, 1)
+    # Source = the bytes of the tree handed to the server; the indexer's own `bytes_done` is a
+    # per-phase progress counter, and after a failure it says how far one phase got.
+    index_mb_s = measured.source_bytes / 1e6 / max(measured.index_seconds, 1e-9)
+    disk_ratio = measured.index_disk_bytes / max(measured.source_bytes, 1)
+    if measured.index_error:
+        speed = "— (first index failed)"
+        speed_met = "miss"
+    else:
+        speed = f"{index_mb_s:.2f}"
+        speed_met = _met(index_mb_s >= TARGET_INDEX_MB_S)
     durations = {
         "first index": measured.index_seconds,
         "serving 200 mixed searches": measured.serve_seconds,
@@ -409,13 +417,14 @@ def report(measured: Measured, corpus_note: str) -> str:
     if measured.restart_still_indexing:
         restart_note = (
             f"\n\nThe restart's first answer listed still indexing: "
-            f"{', '.join(measured.restart_still_indexing)}."
+            f"{', '.join(measured.restart_still_indexing)} (the search waited for it up to "
+            "its default `wait_timeout_seconds`, 30 s)."
         )
     lines = [
         SECTION_HEADING,
         "",
         f"Corpus: {corpus_note}; {measured.indexed_files} files indexed, "
-        f"{measured.indexed_bytes / 1e6:.0f} MB of source read by the indexer "
+        f"indexer's last progress count {measured.indexed_bytes / 1e6:.0f} MB "
         f"({measured.source_files} files, {measured.source_bytes / 1e6:.0f} MB in the tree). "
         f"`leindex --headless`, `memory.total_budget_mb: {BUDGET_MB}`, RSS of the server "
         f"sampled from outside every {SAMPLE_SECONDS * 1000:.0f} ms "
@@ -438,13 +447,13 @@ def report(measured: Measured, corpus_note: str) -> str:
         "",
         "| figure | measured | target | met |",
         "| --- | --- | --- | --- |",
-        f"| index MB/s (source bytes / first-index seconds) | {index_mb_s:.2f} "
-        f"| ≥ {TARGET_INDEX_MB_S:.0f} | {_met(index_mb_s >= TARGET_INDEX_MB_S)} |",
+        f"| index MB/s (source bytes / first-index seconds) | {speed} "
+        f"| ≥ {TARGET_INDEX_MB_S:.0f} | {speed_met} |",
         f"| restart: spawn → first search answered | {measured.restart_first_answer_s:.2f} s "
         f"| < {TARGET_RESTART_S:.0f} s | "
         f"{_met(measured.restart_first_answer_s < TARGET_RESTART_S)} |",
         f"| index on disk / source | {measured.index_disk_bytes / 1e6:.0f} MB / "
-        f"{measured.indexed_bytes / 1e6:.0f} MB = {disk_ratio:.2f} "
+        f"{measured.source_bytes / 1e6:.0f} MB = {disk_ratio:.2f} "
         f"| ≤ {TARGET_DISK_OVER_SOURCE} | {_met(disk_ratio <= TARGET_DISK_OVER_SOURCE)} |",
         "",
         "Definition in the top 3 (a hit in the file that defines the name):",
