@@ -410,7 +410,7 @@ def report(measured: Measured, corpus_note: str) -> str:
         failed = (
             f"\n\n**The first index FAILED** after {measured.index_seconds:.0f} s: "
             f"`{measured.index_error.strip()[:300]}`. The figures below are up to that failure "
-            "(MB/s: bytes read before it / seconds to it); serving and restart ran on what "
+            "(the first index's peak is up to it, no MB/s); serving and restart ran on what "
             "had been committed."
         )
     restart_note = ""
