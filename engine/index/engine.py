@@ -453,6 +453,8 @@ class Engine:
         project.touch()
         if notes is not None and not project.path.is_dir():
             notes.append(self._gone_note(project))
+        if notes is not None and project.index_note:
+            notes.append(project.index_note)
         key = QueryKey(text, mode, project.name, limit, literal)
         cached = project.query_cache.get(key)
         if cached is not None:

@@ -7,6 +7,7 @@ crash or to loading unverified data. One bad file is counted and skipped, never 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -74,6 +75,8 @@ _CHUNK_ROW_BYTES = 16
 # generated code, 105 MB for 4 MB, at the same speed).
 _EMBED_SLICE_CHARS = 256 << 10
 _EMBED_BYTES_PER_CHAR = 64
+# What sqlite and tantivy say when the disk is full (they do not raise OSError).
+_DISK_FULL_MARKERS = ("no space left on device", "database or disk is full", "disk quota")
 # Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
 _PAUSE_FIRST_SECONDS = 0.25
 _PAUSE_MAX_STEP_SECONDS = 2.0
@@ -121,7 +124,13 @@ def open_project(
             # Serve the index as it is; the manifest is left alone, so the next open syncs.
             log.warning("%s: not brought up to date: %s", project.name, error)
         else:
-            project.persist()
+            try:
+                project.persist()
+            except OSError as error:
+                # Kept in memory and served; the next save (eviction, shutdown) tries again.
+                log.warning("%s: index not saved: %s", project.name, error)
+                if is_disk_full(error) and not project.index_note:
+                    project.index_note = f"{project.name}: index not saved, the disk is full"
     _report(project, on_progress, _done_progress(project))
     project.ready.set()
 
@@ -143,6 +152,7 @@ def sync(
             for entry in report.files
             if entry.rel in project.pending_vector_paths and entry.rel not in changed_names
         ]
+        project.index_note = ""  # a full walk: whatever a full disk left out is tried again
         apply_changes(project, changed, removed, on_progress, should_stop, unembedded)
         return len(changed) + len(removed) + len(unembedded)
 
@@ -366,11 +376,35 @@ def _run_stage(
             break
         try:
             written.extend(write(run, batch))
+        except Exception as error:
+            if not is_disk_full(error):
+                raise
+            _stop_for_full_disk(run, error)
+            break
         finally:
             grant.release()
         start += len(batch)
         cap = min(run.batch_bytes, cap * 2)
     return written
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error` says the disk (or quota) is full, whichever layer raised it: the OS,
+    sqlite (symbols) or tantivy (its message carries the OS error)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error).lower()
+    return any(marker in text for marker in _DISK_FULL_MARKERS)
+
+
+def _stop_for_full_disk(run: _Run, error: BaseException) -> None:
+    project = run.project
+    project.index_note = (
+        f"{project.name}: indexing stopped, the disk under {project.index_dir} is full "
+        f"({error}); what was committed before is searchable; free space and refresh the "
+        "project to index the rest"
+    )
+    log.warning("%s", project.index_note)
 
 
 def _take(entries: list[FileEntry], start: int, max_bytes: int) -> list[FileEntry]:

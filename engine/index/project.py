@@ -75,6 +75,8 @@ class Project:
         self._vector_grant = None
         # Why the last semantic load was refused ("" when it was not).
         self.semantic_note = ""
+        # Why the index is incomplete or unsaved (a full disk), shown with each search.
+        self.index_note = ""
         self.vectors_dirty = False
         # Files changed while the vector index was unloaded; embedded again when it is loaded.
         self.pending_vector_paths: set[str] = set()
