@@ -147,7 +147,11 @@ def search(
     except UnknownProjectError as error:
         raise ApiError(str(error)) from None
     indexing, failed = _wait_for_first_index(targets, wait_timeout_seconds)
-    notes: list[str] = []
+    notes: list[str] = [
+        f"{target.name}: answered from the saved index while it is brought up to date"
+        for target in targets
+        if target.servable.is_set() and not target.ready.is_set()
+    ]
     if not targets:
         _check_query(query, literal or regex)
         notes.append("no project is indexed; call index_project first")
@@ -226,13 +230,16 @@ def _check_query(query: str, literal: bool) -> None:
 def _wait_for_first_index(
     targets: list[Project], wait_timeout_seconds: float
 ) -> tuple[list[str], list[str]]:
-    """Wait for projects still in their first index; returns (still indexing, failed)."""
+    """Wait for projects still in their first index; returns (still indexing, failed).
+
+    A project reopened from a saved index answers at once (`servable`), while it is brought
+    up to date with the files."""
     deadline = time.monotonic() + max(0.0, float(wait_timeout_seconds))
     indexing: list[str] = []
     failed: list[str] = []
     for target in targets:
         # Wait in short steps: a first index that failed will never set `ready`.
-        while not target.ready.is_set():
+        while not target.servable.is_set():
             if target.progress.phase == "error":
                 failed.append(target.name)
                 break
@@ -240,7 +247,7 @@ def _wait_for_first_index(
             if remaining <= 0:
                 indexing.append(target.name)
                 break
-            target.ready.wait(min(0.05, remaining))
+            target.servable.wait(min(0.05, remaining))
     return indexing, failed
 
 

@@ -115,6 +115,8 @@ def open_project(
             project.manifest = manifest
             project.pending_vector_paths.update(manifest.vectors_pending)
             project.set_vectors(vectors)
+        if vectors is None:  # a saved index: searches may use it while it is synced
+            project.servable.set()
         try:
             if sync(project, on_progress, should_stop):
                 with project.lock:
@@ -132,6 +134,7 @@ def open_project(
                 if is_disk_full(error) and not project.index_note:
                     project.index_note = f"{project.name}: index not saved, the disk is full"
     _report(project, on_progress, _done_progress(project))
+    project.servable.set()
     project.ready.set()
 
 

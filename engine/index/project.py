@@ -50,6 +50,9 @@ class Project:
         self._clock = clock
         self.last_accessed = clock()
         self.ready = threading.Event()
+        # Set once the saved index is open and can answer (before it is brought up to date);
+        # a project built from scratch is servable only when ready.
+        self.servable = threading.Event()
         self.progress = IndexProgress()
         self.rules = IgnoreRules(self.path, exclude, excluded_paths)
         self.exclude = exclude

@@ -139,8 +139,9 @@ def _plain_fulltext_hits(
 def semantic_chunks(project: Project, query: str, limit: int) -> list[tuple[str, int, int, float]]:
     """Nearest chunks (path, start, end, similarity), loading the vector index if unloaded."""
     vectors = project.vectors
-    if vectors is None and project.ready.is_set():
-        # Not while the first index is built: that holds the project's lock for its duration.
+    if vectors is None and project.servable.is_set():
+        # Loaded (through its reservation) once a saved index is open; a first index builds
+        # its vectors in memory itself.
         project.load_vectors()
         vectors = project.vectors
     if vectors is None:

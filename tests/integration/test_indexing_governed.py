@@ -292,3 +292,54 @@ def test_eviction_skips_a_project_in_an_indexing_batch_instead_of_waiting(
         set_memory_manager(None)
         EvictionManager().clear_history()
         engine.close()
+
+
+class GatedReserver(UnlimitedReserver):
+    """Grants everything, but its first reservation waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def reserve(self, nbytes, purpose, priority, project=None) -> Grant:
+        if purpose == Purpose.INDEX_BATCH and not self.entered.is_set():
+            self.entered.set()
+            self.gate.wait(timeout=60)
+        return super().reserve(nbytes, purpose, priority, project)
+
+
+def test_a_reopened_project_answers_from_its_saved_index_while_it_is_synced(
+    tmp_path, tmp_leindex_home, recording_reserver
+):
+    from engine import api
+    from engine.index import set_engine
+
+    corpus = _corpus(tmp_path / "code", files=6)
+    first = Engine(home=tmp_leindex_home, watch_files=False)
+    first.add_project(corpus)
+    first.close()
+    (corpus / "module_05.py").write_text("def changed_since():\n    return 5\n")
+    reserver = recording_reserver(GatedReserver())  # the sync waits at its first batch
+    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    set_engine(engine)
+    reopening = threading.Thread(target=engine.add_project, args=(corpus,), daemon=True)
+    try:
+        reopening.start()
+        assert reserver.entered.wait(timeout=60)
+        project = engine.registry.get("code")
+        assert project.servable.is_set() and not project.ready.is_set()
+
+        answer = api.search("token_3", wait_timeout_seconds=0)
+
+        assert [h["path"] for h in answer["hits"]] == ["module_03.py"]
+        assert answer["still_indexing"] == []
+        assert (
+            "code: answered from the saved index while it is brought up to date"
+            in (answer["notes"])
+        )
+    finally:
+        reserver.gate.set()
+        reopening.join(timeout=60)
+        set_engine(None)
+        engine.close()
