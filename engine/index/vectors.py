@@ -44,6 +44,9 @@ VECTORS_META_FILE = "vectors.meta.json"
 LEGACY_FILES = ("vectors.json", "vectors.hnsw")
 _META_VERSION = 2
 _INITIAL_CAPACITY = 1024
+# glibc serves allocations this big (its largest mmap threshold) from their own mappings,
+# which realloc grows by remapping, without a copy.
+_REMAP_BYTES = 32 << 20
 # Rows written per block when saving (1 MB at 256 float16 dimensions).
 _SAVE_BLOCK_ROWS = 2048
 # Exact search costs ~N*dim multiply-adds per query (~0.1 s at 400k x 256 on this machine):
@@ -155,13 +158,18 @@ class VectorIndex:
         return path_id
 
     def growth_bytes(self, extra_rows: int) -> int:
-        """Bytes that adding `extra_rows` allocates on top of what is held: the new, bigger
-        arrays, which exist beside the old ones while rows are copied (0 if they fit)."""
+        """Bytes that adding `extra_rows` makes resident on top of what is held.
+
+        The arrays grow in place (realloc): a large block is remapped by the kernel, so only
+        the rows written become resident; a small one may be copied, so while the arrays are
+        under `_REMAP_BYTES` the whole new size is counted."""
+        row_bytes = self.dim * 2 + 12
         with self._lock:
             capacity = len(self._path_ids)
             if self._size + extra_rows <= capacity:
-                return 0
-            return max(self._size + extra_rows, capacity * 2) * (self.dim * 2 + 12)
+                return extra_rows * row_bytes
+            new_bytes = max(self._size + extra_rows, capacity * 2) * row_bytes
+            return extra_rows * row_bytes if new_bytes >= _REMAP_BYTES else new_bytes
 
     def _ensure_capacity(self, count: int) -> None:
         capacity = len(self._path_ids)
