@@ -288,10 +288,13 @@ class _Run:
         """A grant for `nbytes`; `REFUSED` if it does not fit and the batch `can_shrink`;
         else waits (paused, visibly) until room is made. None if stopped while waiting.
 
-        After `_MAX_PAUSE_SECONDS` without room a single file goes on without a grant, and
-        the run says so: a budget below the engine's floor must not stall indexing for
-        ever (the memory monitor remains the safety net). Once that happened, later single
-        files wait one short retry only, until a grant succeeds again.
+        After `_MAX_PAUSE_SECONDS` without room: in the semantic stage the stage ends (None)
+        with `semantic_note` saying the semantic index is incomplete, since vectors would
+        stay over the budget; in the full-text stage (memory given back after each batch) a
+        single file goes on without a grant, and the run says so: a budget below the
+        engine's floor must not stall indexing for ever (the memory monitor remains the
+        safety net). Once that happened, later single files wait one short retry only,
+        until a grant succeeds again.
         """
         project = self.project
         reserver = project.reserver if project.reserver is not None else get_default_reserver()
@@ -306,6 +309,17 @@ class _Run:
             except ReservationRefused as refusal:
                 if can_shrink:
                     return REFUSED
+                if waited >= limit and stage == STAGE_SEMANTIC:
+                    # Vectors stay in memory: going on would hold the budget's excess for
+                    # good. Full-text is complete; semantic answers what is embedded.
+                    project.semantic_note = (
+                        f"semantic index of {project.name} is incomplete: the memory budget "
+                        f"has no room for more vectors ({refusal.reason}); "
+                        f"{len(project.pending_vector_paths)} files are not embedded; raise "
+                        "memory.total_budget_mb to embed them"
+                    )
+                    log.warning("%s", project.semantic_note)
+                    return None
                 if waited >= limit:
                     if not self.over_budget:
                         log.warning(

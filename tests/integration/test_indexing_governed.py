@@ -343,3 +343,23 @@ def test_a_reopened_project_answers_from_its_saved_index_while_it_is_synced(
         reopening.join(timeout=60)
         set_engine(None)
         engine.close()
+
+
+def test_vectors_that_do_not_fit_end_the_semantic_stage_with_a_note(
+    tmp_path, tmp_leindex_home, recording_reserver, small_batches, monkeypatch
+):
+    # Full-text batches fit; no semantic batch ever does, however small.
+    monkeypatch.setattr(indexer, "_MAX_PAUSE_SECONDS", 0.5)
+    monkeypatch.setattr(indexer, "_semantic_cost", lambda run, entries: 10**12)
+    recording_reserver(RecordingReserver(refuse_above=10**11))
+    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    try:
+        project = engine.add_project(_corpus(tmp_path / "code"))
+
+        assert [h.path for h in engine.search("token_7").hits] == ["module_07.py"]
+        assert "semantic index of code is incomplete" in project.semantic_note
+        assert len(project.pending_vector_paths) == FILES  # kept for the next open
+        answer = engine.search("routine 7", mode="semantic")
+        assert project.semantic_note in answer.notes
+    finally:
+        engine.close()
