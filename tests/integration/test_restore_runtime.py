@@ -254,3 +254,27 @@ def test_entries_over_a_lowered_cap_are_not_warmed(
     assert report.queries_over_cap == len(queries) - 1 and report.queries_restored == 1
     project = runtime.engine.registry.list()[0]
     assert list(project.query_cache.keys()) == queries[-1:]  # the newest one is kept
+
+
+def test_a_full_disk_at_shutdown_keeps_the_previous_state_file_and_says_so(
+    saved_session, start_runtime, small_corpus: Path, tmp_leindex_home: Path, monkeypatch
+) -> None:
+    import errno
+
+    from engine.lifecycle import cache_state as cache_state_module
+
+    state_file = tmp_leindex_home / "cache_state.json"
+    before = state_file.read_bytes()
+    runtime = start_runtime(paths=[small_corpus])
+    assert runtime.wait_restored(WAIT_SECONDS)
+
+    def disk_full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(cache_state_module, "atomic_write_text", disk_full)
+    report = runtime.shutdown()
+
+    assert report is not None
+    assert any("save cache state" in e and "No space left" in e for e in report.errors)
+    assert state_file.read_bytes() == before  # the last good state, whole
+    assert not (tmp_leindex_home / "leindex.pid").exists()  # shutdown went on to the end
