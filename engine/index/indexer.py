@@ -15,6 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
+
 from engine.atomic import set_aside
 from engine.index.chunker import chunk_lines
 from engine.index.fulltext import (
@@ -451,11 +453,15 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     chunks_estimate = source_bytes // _BYTES_PER_CHUNK_ESTIMATE + len(entries)
     dim = run.project.embedder.dim
     largest = max((entry.size for entry in entries), default=0)
-    slice_chars = min(source_bytes, _EMBED_SLICE_CHARS + largest)
+    # Small files are embedded together up to a slice; a big one alone, a slice at a time,
+    # its chunks' float32 rows gathered before they are stored.
+    slice_chars = min(source_bytes, 2 * _EMBED_SLICE_CHARS)
+    largest_rows = (largest // _BYTES_PER_CHUNK_ESTIMATE + 1) * dim * 4 * 2
     vectors = run.project.vectors
     growth = vectors.growth_bytes(chunks_estimate) if vectors is not None else 0
     return (
         _TEXT_COPIES * largest
+        + largest_rows
         + max(growth, chunks_estimate * (dim * 2 + _CHUNK_ROW_BYTES))
         + slice_chars * _EMBED_BYTES_PER_CHAR
     )
@@ -563,14 +569,41 @@ def _embed_files(project: Project, files: Iterable[tuple[str, str]]) -> None:
         chunks = chunk_lines(text.split("\n"))
         # The path is part of every chunk: file names say a lot about what code does.
         header = rel.replace("/", " ") + "\n"
-        texts.extend(header + chunk.text for chunk in chunks)
-        spans_of.append((rel, [(chunk.start, chunk.end) for chunk in chunks]))
+        file_texts = [header + chunk.text for chunk in chunks]
+        spans = [(chunk.start, chunk.end) for chunk in chunks]
+        if len(text) >= _EMBED_SLICE_CHARS:  # a big file alone, a slice of chunks at a time
+            _store_embedded(project, vectors, texts, spans_of)
+            texts, spans_of, size = [], [], 0
+            _store_big_file(project, vectors, rel, file_texts, spans)
+            continue
+        texts.extend(file_texts)
+        spans_of.append((rel, spans))
         size += len(text)
         if size >= _EMBED_SLICE_CHARS:
             _store_embedded(project, vectors, texts, spans_of)
             texts, spans_of, size = [], [], 0
     _store_embedded(project, vectors, texts, spans_of)
     project.vectors_dirty = True
+
+
+def _store_big_file(
+    project: Project,
+    vectors: VectorIndex,
+    rel: str,
+    texts: list[str],
+    spans: list[tuple[int, int]],
+) -> None:
+    if not spans:
+        vectors.remove_file(rel)
+        return
+    parts = []
+    start = size = 0
+    for end, text in enumerate(texts, 1):
+        size += len(text)
+        if size >= _EMBED_SLICE_CHARS or end == len(texts):
+            parts.append(project.embedder.embed(texts[start:end]))
+            start, size = end, 0
+    vectors.replace_file(rel, spans, np.concatenate(parts) if len(parts) > 1 else parts[0])
 
 
 def _store_embedded(

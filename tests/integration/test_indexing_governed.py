@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.index import Engine, indexer
+from engine.index.chunker import chunk_lines
 from engine.index.embed import HashingEmbedder
 from engine.index.manifest import MANIFEST_FILE
 from engine.memory import EvictionManager, MemoryManager, ProjectPriority, set_memory_manager
@@ -361,5 +362,21 @@ def test_vectors_that_do_not_fit_end_the_semantic_stage_with_a_note(
         assert len(project.pending_vector_paths) == FILES  # kept for the next open
         answer = engine.search("routine 7", mode="semantic")
         assert project.semantic_note in answer.notes
+    finally:
+        engine.close()
+
+
+def test_a_file_bigger_than_an_embedder_slice_is_embedded_whole(tmp_path, tmp_leindex_home):
+    corpus = tmp_path / "code"
+    corpus.mkdir()
+    lines = [f"def big_routine_{i}(value):\n    return value + {i}\n" for i in range(12_000)]
+    (corpus / "big.py").write_text("".join(lines))  # about 500 KB: two slices and more
+    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    try:
+        project = engine.add_project(corpus)
+        chunks = chunk_lines((corpus / "big.py").read_text().split("\n"))
+        assert len(project.vectors) == len(chunks) > 100  # every chunk has its vector
+        hits = engine.search("big_routine_11999", mode="semantic", limit=3).hits
+        assert hits and hits[0].path == "big.py"
     finally:
         engine.close()
