@@ -270,6 +270,6 @@ class Project:
             if self._vectors is not None and self.vectors_dirty:
                 self._vectors.save(self.index_dir)
                 self.vectors_dirty = False
-            # The vectors on disk lack the pending files: leaving them out of the manifest
-            # makes the next open index them again.
+            # The vectors on disk lack the pending files: the manifest lists them as
+            # `vectors_pending`, so the next open embeds just those.
             self.manifest.save(self.index_dir / "manifest.json", self.pending_vector_paths)
