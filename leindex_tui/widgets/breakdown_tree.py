@@ -77,6 +77,9 @@ class BreakdownTree(Tree[str]):
         self.compact = compact
         self.show_root = not compact
         self.guide_depth = 2 if compact else 3
+        # Lines shift when the root line comes or goes: put the cursor on the first line, so
+        # where it sits does not depend on how many resizes came before.
+        self.cursor_line = 0
         if self._breakdown is not None:
             self.update_breakdown(self._breakdown)
 
