@@ -1,7 +1,7 @@
 """Real RSS stays within a small budget while a ~50 MB corpus is indexed with vectors.
 
 The child process installs the memory manager (and so its reserver) before indexing, sets
-the budget to its settled RSS + 128 MB, and samples statm every 20 ms while it indexes every
+the budget to its settled RSS + 176 MB, and samples statm every 20 ms while it indexes every
 file (full-text and semantic, nothing excluded), then answers full-text and semantic
 searches for needles planted in the corpus.
 """
@@ -18,7 +18,7 @@ import pytest
 
 FILES = 1000
 FILE_BYTES = 50 * 1024
-HEADROOM_MB = 128
+HEADROOM_MB = 176
 
 CHILD = r"""
 import json, sys, threading, time

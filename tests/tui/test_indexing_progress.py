@@ -91,6 +91,8 @@ async def test_a_finished_index_says_done_for_a_moment_then_goes() -> None:
 async def test_with_a_clock_that_stands_still_the_done_row_goes_after_a_few_readings() -> None:
     app = status_app(make_status(projects=indexing(300)))
     async with app.run_test(size=(80, 24)) as pilot:
+        # The indexing reading first: a newer status replaces an unprocessed older one.
+        assert await show(app, pilot, indexing(300), BASE_TIME) is not None
         done = indexing(400, indexed=True, phase="ready")
         readings_shown = 0
         while await show(app, pilot, done, BASE_TIME) is not None:
