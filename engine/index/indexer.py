@@ -569,15 +569,8 @@ def _embed_files(project: Project, files: Iterable[tuple[str, str]]) -> None:
         chunks = chunk_lines(text.split("\n"))
         # The path is part of every chunk: file names say a lot about what code does.
         header = rel.replace("/", " ") + "\n"
-        file_texts = [header + chunk.text for chunk in chunks]
-        spans = [(chunk.start, chunk.end) for chunk in chunks]
-        if len(text) >= _EMBED_SLICE_CHARS:  # a big file alone, a slice of chunks at a time
-            _store_embedded(project, vectors, texts, spans_of)
-            texts, spans_of, size = [], [], 0
-            _store_big_file(project, vectors, rel, file_texts, spans)
-            continue
-        texts.extend(file_texts)
-        spans_of.append((rel, spans))
+        texts.extend(header + chunk.text for chunk in chunks)
+        spans_of.append((rel, [(chunk.start, chunk.end) for chunk in chunks]))
         size += len(text)
         if size >= _EMBED_SLICE_CHARS:
             _store_embedded(project, vectors, texts, spans_of)
@@ -586,33 +579,13 @@ def _embed_files(project: Project, files: Iterable[tuple[str, str]]) -> None:
     project.vectors_dirty = True
 
 
-def _store_big_file(
-    project: Project,
-    vectors: VectorIndex,
-    rel: str,
-    texts: list[str],
-    spans: list[tuple[int, int]],
-) -> None:
-    if not spans:
-        vectors.remove_file(rel)
-        return
-    parts = []
-    start = size = 0
-    for end, text in enumerate(texts, 1):
-        size += len(text)
-        if size >= _EMBED_SLICE_CHARS or end == len(texts):
-            parts.append(project.embedder.embed(texts[start:end]))
-            start, size = end, 0
-    vectors.replace_file(rel, spans, np.concatenate(parts) if len(parts) > 1 else parts[0])
-
-
 def _store_embedded(
     project: Project,
     vectors: VectorIndex,
     texts: list[str],
     spans_of: list[tuple[str, list[tuple[int, int]]]],
 ) -> None:
-    embedded = project.embedder.embed(texts) if texts else None
+    embedded = _embed_sliced(project, texts)
     row = 0
     for rel, spans in spans_of:
         if spans:
@@ -620,6 +593,21 @@ def _store_embedded(
             row += len(spans)
         else:
             vectors.remove_file(rel)
+
+
+def _embed_sliced(project: Project, texts: list[str]) -> np.ndarray | None:
+    """The embeddings of `texts`, about `_EMBED_SLICE_CHARS` of text per embedder call (a big
+    file's chunks too), so the embedder's working arrays stay one slice's size."""
+    parts = []
+    start = size = 0
+    for end, text in enumerate(texts, 1):
+        size += len(text)
+        if size >= _EMBED_SLICE_CHARS or end == len(texts):
+            parts.append(project.embedder.embed(texts[start:end]))
+            start, size = end, 0
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _remove_vectors(project: Project, rel: str) -> None:
