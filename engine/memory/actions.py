@@ -9,7 +9,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.memory.manager import MemoryManager
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class ActionQueue:
             self._pending.clear()
             return count
 
-    def execute_all(self, manager: Any = None) -> list[ActionResult]:
+    def execute_all(self, manager: MemoryManager | None = None) -> list[ActionResult]:
         """Run every queued action against `manager` (default: the process's manager).
 
         A failing action is reported as FAILED with its error; the others still run.
@@ -150,7 +153,7 @@ def _ordered(actions: list[MemoryAction]) -> list[MemoryAction]:
     return sorted(actions, key=lambda action: (-action.priority, action.action_id))
 
 
-def _execute_one(action: MemoryAction, manager: Any) -> ActionResult:
+def _execute_one(action: MemoryAction, manager: MemoryManager) -> ActionResult:
     rss_before = manager.probe.rss_bytes()
     start = time.perf_counter()
     error = None
@@ -203,6 +206,6 @@ def enqueue_action(
     )
 
 
-def execute_all_actions(manager: Any = None) -> list[ActionResult]:
+def execute_all_actions(manager: MemoryManager | None = None) -> list[ActionResult]:
     """Run all queued actions in priority order against the default memory manager."""
     return _default_queue.execute_all(manager)

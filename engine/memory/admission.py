@@ -13,7 +13,7 @@ enforcement pass runs is checked once more and refused rather than waiting behin
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.memory.cleanup import run_cleanup
 from engine.memory.ejection import evict_projects
@@ -24,13 +24,17 @@ from engine.memory.reservations import (
     ReservationRefused,
     ReservationRequest,
 )
+from engine.memory.seams import ManagedProject
 from engine.priority import ProjectPriority
+
+if TYPE_CHECKING:
+    from engine.memory.manager import MemoryManager
 
 
 class BudgetReserver:
     """Grants reservations while RSS + outstanding + request stays under the hard limit."""
 
-    def __init__(self, manager: Any) -> None:
+    def __init__(self, manager: MemoryManager) -> None:
         self._manager = manager
         self._lock = threading.Lock()
         self._outstanding = 0
@@ -159,7 +163,9 @@ class BudgetReserver:
         finally:
             manager._action_lock.release()
 
-    def _evict_lower(self, projects: list[Any], request: ReservationRequest, need: float) -> None:
+    def _evict_lower(
+        self, projects: list[ManagedProject], request: ReservationRequest, need: float
+    ) -> None:
         if request.priority <= ProjectPriority.LOW:
             return  # nothing is below LOW
         lower = [

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.memory.engine_view import eviction_order, priority_of
 from engine.memory.probe import MB, MemoryProbe
+from engine.memory.seams import ManagedCache, ManagedProject
 from engine.memory.spill import SpillError, SpillStore
 from engine.priority import ProjectPriority
 
@@ -46,19 +46,19 @@ class SpillResult:
         return "; ".join(self.errors) if self.errors else None
 
 
-def namespace_for(project: Any, cache: Any) -> str:
+def namespace_for(project: ManagedProject, cache: ManagedCache) -> str:
     """The spill namespace of one cache of one project."""
     return f"{project.path}|{getattr(cache, 'kind', type(cache).__name__)}"
 
 
-def attach_loader(project: Any, cache: Any, store: SpillStore) -> None:
+def attach_loader(project: ManagedProject, cache: ManagedCache, store: SpillStore) -> None:
     """Make `cache` reload its spilled keys from `store` on a miss."""
     namespace = namespace_for(project, cache)
 
-    def load_spilled(key: Any) -> Any | None:
+    def load_spilled(key: Hashable) -> object | None:
         return store.load_cache_entry(namespace, key)
 
-    def discard_spilled(keys: Any) -> None:
+    def discard_spilled(keys: list[Hashable]) -> None:
         # The cache forgot these keys (invalidated, discarded): their files are stale.
         store.discard_cache_entries(namespace, keys)
 
@@ -67,12 +67,12 @@ def attach_loader(project: Any, cache: Any, store: SpillStore) -> None:
 
 
 def spill_caches(
-    projects: Iterable[Any],
+    projects: Iterable[ManagedProject],
     store: SpillStore,
     probe: MemoryProbe,
     target_bytes: float | None = None,
     trigger: str = "api",
-    release: Any = None,
+    release: Callable[[], object] | None = None,
 ) -> SpillResult:
     """Spill query caches and loaded files of non-CRITICAL projects, in policy order."""
     start = time.perf_counter()

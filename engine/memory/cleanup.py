@@ -14,10 +14,10 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from engine.memory.engine_view import drop_result_parts, eviction_order, priority_of
 from engine.memory.probe import MB, MemoryProbe
+from engine.memory.seams import ManagedProject
 from engine.priority import ProjectPriority
 
 
@@ -47,7 +47,7 @@ class GcResult:
 
 
 def drop_old_entries(
-    projects: Iterable[Any], fraction: float = 0.5, target_bytes: float | None = None
+    projects: Iterable[ManagedProject], fraction: float = 0.5, target_bytes: float | None = None
 ) -> tuple[int, int, int]:
     """Drop the oldest `fraction` of each non-CRITICAL project's caches, in policy order.
 
@@ -83,7 +83,7 @@ def release_memory(probe: MemoryProbe) -> tuple[int, bool]:
 
 
 def run_cleanup(
-    projects: Iterable[Any],
+    projects: Iterable[ManagedProject],
     probe: MemoryProbe,
     fraction: float = 0.5,
     target_bytes: float | None = None,

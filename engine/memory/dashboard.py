@@ -6,20 +6,24 @@ mapped figure from a cache refreshed at most once a second (it needs a walk of s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.memory import engine_view
 from engine.memory.breakdown import build_breakdown, build_tree
 from engine.memory.ejection import EvictionManager
 from engine.memory.limits import monitoring_settings
 from engine.memory.probe import MB
+from engine.memory.seams import ManagedProject
 from engine.memory.status import DashboardStatus, ProjectSummary
 from engine.memory.thresholds import level_for
+
+if TYPE_CHECKING:
+    from engine.memory.manager import MemoryManager
 
 EVICTIONS_SHOWN = 50
 
 
-def project_summary(project: Any) -> ProjectSummary:
+def project_summary(project: ManagedProject) -> ProjectSummary:
     """One row of the projects table; memory_mb is the project's accounted bytes in memory."""
     loaded = project.loaded_files
     queries = project.query_cache
@@ -45,7 +49,7 @@ def project_summary(project: Any) -> ProjectSummary:
     )
 
 
-def build_dashboard_status(manager: Any) -> DashboardStatus:
+def build_dashboard_status(manager: MemoryManager) -> DashboardStatus:
     """Snapshot the manager's state for the TUI / MCP status."""
     projects = engine_view.projects_of(manager.engine)
     sample = manager.probe.sample()

@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.memory.engine_view import drop_result_parts, eviction_order, priority_of
 from engine.memory.probe import MB, MemoryProbe
+from engine.memory.seams import ManagedProject
 from engine.memory.status import EvictionRecord
 from engine.priority import ProjectPriority
 
@@ -68,7 +69,7 @@ def coerce_priority(value: ProjectPriority | str | int) -> ProjectPriority:
 
 
 def evict_projects(
-    projects: Iterable[Any],
+    projects: Iterable[ManagedProject],
     probe: MemoryProbe,
     target_mb: float,
     priority_threshold: ProjectPriority | str = ProjectPriority.LOW,

@@ -10,7 +10,7 @@ Callbacks run after the action lock is released.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.memory.cleanup import run_cleanup
 from engine.memory.ejection import evict_projects
@@ -18,6 +18,9 @@ from engine.memory.monitoring import CallbackList
 from engine.memory.probe import MB
 from engine.memory.thresholds import ThresholdLevel, level_for, limit_for
 from engine.priority import ProjectPriority
+
+if TYPE_CHECKING:
+    from engine.memory.manager import MemoryManager
 
 # Enforcement aims this far (fraction of the budget) below the limit it acts on, so the
 # next tick does not find usage right back at the limit.
@@ -30,7 +33,7 @@ MINIMUM_FREE_FRACTION = {
 }
 
 
-def enforce(manager: Any, current_mb: float, trigger: str) -> dict[str, Any]:
+def enforce(manager: MemoryManager, current_mb: float, trigger: str) -> dict[str, Any]:
     """Run the actions `current_mb` calls for on `manager`; return what was done."""
     limits = manager.limits
     level = level_for(current_mb, limits)
@@ -82,7 +85,7 @@ def enforce(manager: Any, current_mb: float, trigger: str) -> dict[str, Any]:
     return outcome
 
 
-def _run_step(manager: Any, step: str, need_bytes: float, trigger: str) -> Any:
+def _run_step(manager: MemoryManager, step: str, need_bytes: float, trigger: str) -> Any:
     projects = manager._projects()
     if step == "cleanup":
         return run_cleanup(projects, manager.probe, 0.5, target_bytes=need_bytes)
@@ -98,7 +101,7 @@ def _run_step(manager: Any, step: str, need_bytes: float, trigger: str) -> Any:
     )
 
 
-def _callbacks_for(manager: Any, step: str, result: Any) -> tuple[CallbackList, Any]:
+def _callbacks_for(manager: MemoryManager, step: str, result: Any) -> tuple[CallbackList, Any]:
     if step == "cleanup":
         return manager.cleanup_callbacks, result
     if step == "spill":

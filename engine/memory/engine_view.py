@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from engine.memory.seams import DroppedEntries, ManagedEngine, ManagedProject
 from engine.priority import ProjectPriority
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class EngineTotals:
     projects: int = 0
 
 
-def default_engine() -> Any | None:
+def default_engine() -> ManagedEngine | None:
     """The process's engine (engine.index.get_engine()), or None if there is none."""
     try:
         from engine.index import get_engine
@@ -41,14 +41,14 @@ def default_engine() -> Any | None:
         return None
 
 
-def projects_of(engine: Any | None) -> list[Any]:
+def projects_of(engine: ManagedEngine | None) -> list[ManagedProject]:
     """The engine's projects (empty without an engine)."""
     if engine is None:
         return []
     return list(engine.registry.list())
 
 
-def priority_of(project: Any) -> ProjectPriority:
+def priority_of(project: ManagedProject) -> ProjectPriority:
     """A project's priority as a ProjectPriority (MEDIUM if it has none)."""
     value = getattr(project, "priority", ProjectPriority.MEDIUM)
     if isinstance(value, ProjectPriority):
@@ -59,12 +59,12 @@ def priority_of(project: Any) -> ProjectPriority:
         return ProjectPriority.MEDIUM
 
 
-def eviction_order(projects: Iterable[Any]) -> list[Any]:
+def eviction_order(projects: Iterable[ManagedProject]) -> list[ManagedProject]:
     """Lowest priority first, then least recently accessed first."""
     return sorted(projects, key=lambda p: (priority_of(p), getattr(p, "last_accessed", 0.0)))
 
 
-def vector_bytes(project: Any) -> int:
+def vector_bytes(project: ManagedProject) -> int:
     """Bytes of the project's in-memory vector index (0 when unloaded)."""
     if not getattr(project, "vector_index_loaded", True):
         return 0
@@ -74,12 +74,12 @@ def vector_bytes(project: Any) -> int:
     return int(value() if callable(value) else value)
 
 
-def totals(engine: Any | None) -> EngineTotals:
+def totals(engine: ManagedEngine | None) -> EngineTotals:
     """Counts and accounted bytes across projects (cheap: O(number of projects))."""
     return totals_of(projects_of(engine))
 
 
-def drop_result_parts(result: Any) -> tuple[int, int]:
+def drop_result_parts(result: DroppedEntries | int | None) -> tuple[int, int]:
     """(entries, bytes) of a DropResult (or an int of bytes)."""
     if result is None:
         return 0, 0
@@ -88,7 +88,7 @@ def drop_result_parts(result: Any) -> tuple[int, int]:
     return int(getattr(result, "entries", 0)), int(getattr(result, "bytes", 0))
 
 
-def totals_of(projects: Iterable[Any]) -> EngineTotals:
+def totals_of(projects: Iterable[ManagedProject]) -> EngineTotals:
     """`totals` over an already listed set of projects."""
     loaded = queries = content = query_bytes = vectors = count = 0
     for project in projects:

@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.memory import engine_view
 from engine.memory.limits import ResolvedLimits
+from engine.memory.seams import ManagedProject
 from engine.memory.thresholds import ThresholdLevel, limit_for
 from engine.priority import ProjectPriority
 
@@ -55,7 +56,7 @@ class FloorReport:
         }
 
 
-def freeable_bytes(projects: Iterable[Any]) -> int:
+def freeable_bytes(projects: Iterable[ManagedProject]) -> int:
     """Accounted bytes enforcement could still release (everything but CRITICAL projects)."""
     total = 0
     for project in projects:

@@ -34,6 +34,7 @@ from engine.memory.limits import (
 )
 from engine.memory.monitoring import CallbackList, Monitor
 from engine.memory.probe import MB, MemoryProbe, get_default_probe
+from engine.memory.seams import ManagedEngine, ManagedProject
 from engine.memory.snapshot import MemorySnapshot, MemoryStatus
 from engine.memory.spill import SpillError, SpillStore, get_spill_store
 from engine.memory.thresholds import ThresholdLevel, level_for, limit_for
@@ -50,7 +51,7 @@ class MemoryManager:
         self,
         limits: MemoryLimits | None = None,
         *,
-        engine: Any = None,
+        engine: ManagedEngine | None = None,
         probe: MemoryProbe | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -82,7 +83,7 @@ class MemoryManager:
     # --- wiring -----------------------------------------------------------------------
 
     @property
-    def engine(self) -> Any | None:
+    def engine(self) -> ManagedEngine | None:
         """The engine managed: the one given, else the process's default engine."""
         if self._engine is not None:
             return self._engine
@@ -126,7 +127,7 @@ class MemoryManager:
             for project in self._projects()
         }
 
-    def _projects(self) -> list[Any]:
+    def _projects(self) -> list[ManagedProject]:
         return engine_view.projects_of(self.engine)
 
     def spill_store(self) -> SpillStore:
@@ -255,7 +256,9 @@ class MemoryManager:
         self.spill_callbacks.fire(result)
         return result
 
-    def _spill_locked(self, projects: list[Any], target_bytes: float | None, trigger: str):
+    def _spill_locked(
+        self, projects: list[ManagedProject], target_bytes: float | None, trigger: str
+    ):
         store = self.spill_store()
         if not store.enabled:
             # Nowhere to spill to: dropping is the only way to free the caches.

@@ -10,12 +10,15 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.memory.floor import floor_report, freeable_bytes
 from engine.memory.limits import monitoring_settings
 from engine.memory.probe import MB
 from engine.memory.thresholds import LevelTracker, ThresholdLevel, level_for
+
+if TYPE_CHECKING:
+    from engine.memory.manager import MemoryManager
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ class CallbackList:
 class Monitor:
     """The monitoring thread of one MemoryManager."""
 
-    def __init__(self, manager: Any) -> None:
+    def __init__(self, manager: MemoryManager) -> None:
         self.manager = manager
         self.level_tracker = LevelTracker()
         self._thread: threading.Thread | None = None

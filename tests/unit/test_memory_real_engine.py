@@ -209,3 +209,13 @@ def test_graceful_shutdown_persists_state_and_removes_cache_spills(
     assert (tmp_leindex_home / "cache_state.json").exists()
     assert manager.spill_store().cache_spill_count() == 0
     assert manager.load_from_disk("user-data") == {"kept": True}
+
+
+def test_the_real_engine_has_what_the_memory_layer_reads(engine):
+    from engine.memory.seams import ManagedCache, ManagedEngine, ManagedProject
+
+    assert isinstance(engine, ManagedEngine)
+    for project in engine.registry.list():
+        assert isinstance(project, ManagedProject)
+        assert isinstance(project.loaded_files, ManagedCache)
+        assert isinstance(project.query_cache, ManagedCache)
