@@ -7,10 +7,12 @@ crash or to loading unverified data. One bad file is counted and skipped, never 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import stat
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -629,15 +631,37 @@ def embed_paths(project: Project, rels: list[str]) -> None:
             _embed(project, rel, source.text)
 
 
-def rebuild_vectors(project: Project) -> VectorIndex:
-    """A new vector index of every indexed file (when the saved one cannot be trusted)."""
+def start_vector_rebuild(project: Project) -> VectorIndex:
+    """An empty vector index, and a background sync that embeds every indexed file into it
+    in reserved batches (when the saved one cannot be trusted). Until it is done, semantic
+    answers say so; the search that found the damage does not wait for it."""
     vectors = VectorIndex(project.embedder.dim, project.embedder.name)
     project.set_vectors(vectors)
     files = project.manifest.files if project.manifest else {}
-    embed_paths(project, [rel for rel, s in files.items() if s.status == STATUS_INDEXED])
-    project.pending_vector_paths.clear()
+    pending = [rel for rel, state in files.items() if state.status == STATUS_INDEXED]
+    project.pending_vector_paths.update(pending)
     project.vectors_dirty = True
+    project.semantic_note = (
+        f"semantic index of {project.name} is being rebuilt (its saved vectors were "
+        f"unusable): {len(pending)} files to embed"
+    )
+    threading.Thread(
+        target=_rebuild_in_background, args=(project,), name=f"vectors-{project.name}", daemon=True
+    ).start()
     return vectors
+
+
+def _rebuild_in_background(project: Project) -> None:
+    note = project.semantic_note
+    try:
+        sync(project, should_stop=lambda: project.closing or project.closed)
+    except Exception:  # the thread's only report is the log; searches keep the note
+        log.exception("%s: rebuilding the vector index failed", project.name)
+        return
+    if project.semantic_note == note and not project.pending_vector_paths:
+        project.semantic_note = ""
+        with contextlib.suppress(OSError):  # kept in memory; the next save tries again
+            project.persist()
 
 
 def _load_manifest(project: Project) -> Manifest | None:

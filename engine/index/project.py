@@ -249,8 +249,8 @@ class Project:
                     self.index_dir, self.embedder.dim, self.embedder.name
                 )
             except VectorIndexError as error:
-                log.warning("%s: vector index rebuilt: %s", self.name, error)
-                self._vectors = indexer.rebuild_vectors(self)
+                log.warning("%s: vector index rebuilt in the background: %s", self.name, error)
+                self._vectors = indexer.start_vector_rebuild(self)
                 return True
             finally:
                 # Loaded: RSS holds the bytes now, so the reservation is realised.

@@ -67,7 +67,7 @@ class ManagedProject(Protocol):
     def unload_vectors(self, wait: bool = False) -> int: ...
 
 
-class ProjectRegistry(Protocol):
+class ProjectList(Protocol):
     def list(self) -> list[ManagedProject]: ...
 
 
@@ -75,7 +75,7 @@ class ProjectRegistry(Protocol):
 class ManagedEngine(Protocol):
     """The engine whose projects the manager keeps inside the budget."""
 
-    registry: ProjectRegistry
+    registry: ProjectList
     home: Path
 
     def close(self) -> None: ...

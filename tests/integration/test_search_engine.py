@@ -209,9 +209,15 @@ def test_tampered_vectors_are_rebuilt_not_loaded(tmp_leindex_home, corpus):
     engine, project, _ = reopen(tmp_leindex_home, corpus)
     try:
         assert not project.vector_index_loaded  # lazy: found at the first semantic search
-        hits = engine.search("open an http connection", mode="semantic").hits
-        assert hits[0].path == "src/http_client.py"
+        first = engine.search("open an http connection", mode="semantic")
+        assert any("being rebuilt" in note for note in first.notes)
         assert any(".corrupt." in p.name for p in project.index_dir.iterdir())
+        deadline = time.monotonic() + 30
+        while project.semantic_note and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not project.pending_vector_paths and not project.semantic_note
+        rebuilt = engine.search("open an http connection", mode="semantic")
+        assert rebuilt.hits[0].path == "src/http_client.py" and not rebuilt.notes
     finally:
         engine.close()
 
