@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections import Counter
+from itertools import chain
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -65,8 +65,9 @@ class HashingEmbedder:
     Each feature goes to `HASHES` signed buckets (independent crc32 seeds), so two features
     can only cancel if every one of their buckets collides with opposite signs; a text whose
     signed vector still sums to zero falls back to unsigned counts, so a text with any feature
-    never embeds to a zero vector. The batch is embedded with numpy: Python only splits and
-    memoises identifiers, the counting, weighting and bucketing are array operations.
+    never embeds to a zero vector. The batch is embedded with numpy: Python only finds
+    identifiers and splits each new one once; counting, weighting and bucketing are array
+    operations over the whole batch.
     """
 
     HASHES = 2
@@ -74,7 +75,8 @@ class HashingEmbedder:
     def __init__(self, dim: int = 256) -> None:
         self.dim = int(dim)
         self.name = f"hashing-v2-{self.dim}"
-        self._memo: dict[str, tuple[int, ...]] = {}  # identifier -> feature ids
+        self._identifier_ids: dict[str, int] = {}
+        self._identifier_features: list[tuple[int, ...]] = []  # by identifier id
         self._feature_ids: dict[str, int] = {}
         self._buckets = np.zeros((1024, self.HASHES), dtype=np.int64)
         self._signs = np.zeros((1024, self.HASHES), dtype=np.float32)
@@ -95,36 +97,64 @@ class HashingEmbedder:
             self._feature_ids[feature] = found
         return found
 
-    def _features_of(self, identifier: str) -> tuple[int, ...]:
-        found = self._memo.get(identifier)
+    def _identifier_id(self, identifier: str) -> int:
+        found = self._identifier_ids.get(identifier)
         if found is None:
-            found = tuple(self._feature_id(f) for f in identifier_features(identifier))
-            self._memo[identifier] = found
+            found = len(self._identifier_features)
+            self._identifier_features.append(
+                tuple(self._feature_id(f) for f in identifier_features(identifier))
+            )
+            self._identifier_ids[identifier] = found
         return found
+
+    def _identifier_counts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, identifier id, count) of each distinct identifier of each text."""
+        words_of = [_IDENTIFIER.findall(text) for text in texts]
+        words = list(chain.from_iterable(words_of))
+        ids = list(map(self._identifier_ids.get, words))
+        if None in ids:  # split and hash only the identifiers not seen before
+            for index in [index for index, found in enumerate(ids) if found is None]:
+                ids[index] = self._identifier_id(words[index])
+        lengths = np.fromiter(map(len, words_of), dtype=np.int64, count=len(texts))
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        span = len(self._identifier_features) + 1
+        keys, counts = np.unique(rows * span + np.asarray(ids, dtype=np.int64), return_counts=True)
+        return keys // span, keys % span, counts
+
+    def _feature_counts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, feature id, count) triples: each identifier's count given to its features."""
+        key_rows, key_identifiers, counts = self._identifier_counts(texts)
+        distinct, inverse = np.unique(key_identifiers, return_inverse=True)
+        features_of = [self._identifier_features[i] for i in distinct.tolist()]
+        widths = np.fromiter(map(len, features_of), dtype=np.int64, count=len(features_of))
+        flat = np.fromiter(chain.from_iterable(features_of), dtype=np.int64)
+        offsets = np.cumsum(widths) - widths
+        key_widths = widths[inverse]
+        total = int(key_widths.sum())
+        # Position of each (key, feature) in `flat`: the key's offset plus 0, 1, ... width-1.
+        within = np.arange(total, dtype=np.int64) - np.repeat(
+            np.cumsum(key_widths) - key_widths, key_widths
+        )
+        features = flat[np.repeat(offsets[inverse], key_widths) + within]
+        return (
+            np.repeat(key_rows, key_widths),
+            features,
+            np.repeat(counts, key_widths).astype(np.float64),
+        )
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """See `Embedder.embed`."""
         # Bounded memo, cleared between calls only: ids handed out in this call stay valid.
-        if len(self._memo) >= _MEMO_LIMIT or len(self._feature_ids) >= _MEMO_LIMIT:
-            self._memo.clear()
+        if len(self._identifier_ids) >= _MEMO_LIMIT or len(self._feature_ids) >= _MEMO_LIMIT:
+            self._identifier_ids.clear()
+            self._identifier_features.clear()
             self._feature_ids.clear()
-        rows_list: list[int] = []
-        features_list: list[int] = []
-        counts_list: list[int] = []
-        for row, text in enumerate(texts):
-            # Count identifiers first: code repeats them, so each is split and hashed once.
-            for identifier, count in Counter(_IDENTIFIER.findall(text)).items():
-                features = self._features_of(identifier)
-                if features:
-                    features_list.extend(features)
-                    rows_list.extend([row] * len(features))
-                    counts_list.extend([count] * len(features))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not features_list:
+        if not texts:
             return out
-        rows = np.asarray(rows_list, dtype=np.int64)
-        features = np.asarray(features_list, dtype=np.int64)
-        counts = np.asarray(counts_list, dtype=np.float64)
+        rows, features, counts = self._feature_counts(texts)
+        if not len(features):
+            return out
         # Sum counts per (row, feature), then sub-linear weights.
         keys, inverse = np.unique(
             rows * (len(self._feature_ids) + 1) + features, return_inverse=True

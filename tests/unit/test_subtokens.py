@@ -47,3 +47,12 @@ def test_overlong_tokens_are_dropped():
 def test_empty_and_symbol_only_text_give_nothing():
     assert subtokens("") == []
     assert subtokens("->  :: ()") == []
+
+
+def test_subtoken_text_of_repeated_and_overlong_words_matches_subtokens():
+    text = f"parseHTTP(x) {'y' * (MAX_SUBTOKEN_CHARS + 1)} parseHTTP snake_case_name parseHTTP"
+    assert subtoken_text(text) == " ".join(subtokens(text))
+    assert subtoken_text(text) == (
+        "parse http parsehttp x parse http parsehttp snake case name snake_case_name "
+        "parse http parsehttp"
+    )
