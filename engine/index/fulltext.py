@@ -115,6 +115,8 @@ class FullTextIndex:
             self._searcher = self._index.searcher()
             # Definitions live next to (not inside) tantivy's directory, which it manages.
             self.symbols = SymbolStore(self.directory.parent)
+            # Definitions missing or of an old schema: index every file again, not just changes.
+            self.created = self.created or self.symbols.created
             if self.created:
                 self.symbols.clear()
         except FullTextOpenError:

@@ -13,12 +13,15 @@ import contextlib
 import importlib
 import importlib.resources
 import os
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 SYMBOLS_FILE = "symbols.sqlite"
+# Bumped whenever the tables change; a file with another version is rebuilt, not migrated.
+SCHEMA_VERSION = 2
 # A file with more definitions than this is generated code; keep the first ones.
 MAX_SYMBOLS_PER_FILE = 5000
 # Names longer than this are not identifiers anyone types.
@@ -43,6 +46,16 @@ _LANGUAGES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     ".go": ("tree_sitter_go", "language", (), ""),
     ".rs": ("tree_sitter_rust", "language", (), ""),
 }
+# Linux's attribute macros with arguments, written before a function's return type
+# (`static inline __alloc_size(1, 2) void *kmalloc_array(...)`): tree-sitter-c reads the call as
+# an expression and the definition is lost, so C text is parsed with them blanked out (same
+# length, so lines and columns stay put).
+_C_ATTRIBUTE_MACROS = re.compile(
+    r"\b(?:__alloc_size|__realloc_size|__printf|__scanf|__section|__aligned|__assume_aligned"
+    r"|__diagnose_as|__malloc_like|__nonstring_array)\s*\((?:[^()]|\([^()]*\))*\)"
+)
+# `#define _LINUX_SLAB_H` with nothing after it: an include guard, not a definition to find.
+_INCLUDE_GUARD = re.compile(r"(?:_H|_H_|_INCLUDED)_*$")
 # tags.scm calls a struct a class; name it after the node it captured.
 _NODE_KINDS = {
     "struct_specifier": "struct",
@@ -85,8 +98,11 @@ class _Grammar:
                 continue
         self._cursor_class = tree_sitter.QueryCursor
         self.lock = threading.Lock()
+        self.blanks_attribute_macros = module == "tree_sitter_c"
 
     def extract(self, path: str, text: str) -> list[Symbol]:
+        if self.blanks_attribute_macros:
+            text = _C_ATTRIBUTE_MACROS.sub(_blanked, text)
         data = text.encode("utf-8", errors="replace")
         with self.lock:  # a Parser is not safe to share between threads
             tree = self.parser.parse(data)
@@ -106,6 +122,8 @@ class _Grammar:
                     kind = _NODE_KINDS.get(node.type, capture.removeprefix("definition."))
                     if node.type == "function_declarator" and _is_prototype(node):
                         continue
+                    if node.type == "preproc_def" and _is_include_guard(node, name):
+                        continue
                     if kind == "function" and _inside_class(node):
                         kind = "method"
                     line = node.start_point[0] + 1
@@ -115,6 +133,14 @@ class _Grammar:
                     if len(found) >= MAX_SYMBOLS_PER_FILE:
                         return sorted(found.values(), key=lambda s: (s.line, s.name))
         return sorted(found.values(), key=lambda s: (s.line, s.name))
+
+
+def _blanked(match: re.Match[str]) -> str:
+    return re.sub(r"[^\n]", " ", match.group())
+
+
+def _is_include_guard(node, name: str) -> bool:
+    return node.child_by_field_name("value") is None and bool(_INCLUDE_GUARD.search(name))
 
 
 def _inside_class(node) -> bool:
@@ -159,6 +185,24 @@ def _grammar_for(path: str) -> _Grammar | None:
         return _grammars[spec[0] + spec[1]]
 
 
+def _schema_version(path: Path) -> int | None:
+    """The `user_version` of the database at `path`; None if it cannot be read."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
 def supported(path: str) -> bool:
     """Whether definitions are extracted from files named like `path`."""
     return os.path.splitext(path)[1].lower() in _LANGUAGES
@@ -177,23 +221,35 @@ def extract_symbols(path: str, text: str) -> list[Symbol]:
 
 
 class SymbolStore:
-    """The project's definitions table; writes are staged and committed with the full-text batch."""
+    """The project's definitions table; writes are staged and committed with the full-text batch.
+
+    Paths are stored once, in `files`; `symbols` is clustered by (file, line), so an outline or
+    a file's replacement reads one range, and its one index is on the name, case-insensitive.
+    A file written with another schema (`PRAGMA user_version`) is removed and `created` is set,
+    so the caller re-extracts every file.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / SYMBOLS_FILE
         self.created = not self.path.exists()
         self._lock = threading.RLock()
+        if not self.created and _schema_version(self.path) != SCHEMA_VERSION:
+            _remove_database(self.path)
+            self.created = True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS symbols (name TEXT NOT NULL, lname TEXT NOT NULL,"
-            " kind TEXT NOT NULL, path TEXT NOT NULL, line INTEGER NOT NULL,"
-            " end_line INTEGER NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)"
         )
-        self._db.execute("CREATE INDEX IF NOT EXISTS symbols_lname ON symbols (lname)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS symbols_path ON symbols (path)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS symbols (file_id INTEGER NOT NULL, line INTEGER NOT NULL,"
+            " name TEXT NOT NULL COLLATE NOCASE, kind TEXT NOT NULL, end_line INTEGER NOT NULL,"
+            " PRIMARY KEY (file_id, line, name)) WITHOUT ROWID"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS symbols_name ON symbols (name)")
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._in_batch = False
 
     # -- writes (inside a batch) --------------------------------------------------------------
@@ -216,24 +272,40 @@ class SymbolStore:
                     self._db.execute("ROLLBACK")
                 self._in_batch = False
 
+    def _file_id(self, path: str) -> int | None:
+        row = self._db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        return row[0] if row else None
+
     def delete(self, path: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM symbols WHERE path = ?", (path,))
+            file_id = self._file_id(path)
+            if file_id is not None:
+                self._db.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
+                self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
 
     def put(self, path: str, text: str) -> list[Symbol]:
         """Replace the definitions of `path` with those in `text`; returns them."""
         symbols = extract_symbols(path, text)
         with self._lock:
-            self._db.execute("DELETE FROM symbols WHERE path = ?", (path,))
+            file_id = self._file_id(path)
+            if file_id is not None:
+                self._db.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
+                if not symbols:
+                    self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            if not symbols:
+                return symbols
+            if file_id is None:
+                file_id = self._db.execute("INSERT INTO files (path) VALUES (?)", (path,)).lastrowid
             self._db.executemany(
-                "INSERT INTO symbols VALUES (?, ?, ?, ?, ?, ?)",
-                [(s.name, s.name.lower(), s.kind, s.path, s.line, s.end_line) for s in symbols],
+                "INSERT OR IGNORE INTO symbols VALUES (?, ?, ?, ?, ?)",
+                [(file_id, s.line, s.name, s.kind, s.end_line) for s in symbols],
             )
         return symbols
 
     def clear(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM symbols")
+            self._db.execute("DELETE FROM files")
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -242,19 +314,19 @@ class SymbolStore:
     ) -> list[Symbol]:
         """Definitions named `name` (case-sensitive matches before case-insensitive ones), or
         starting with it when `prefix`."""
-        lname = name.lower()
         if prefix:
-            escaped = lname.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where, args = "lname LIKE ? ESCAPE '\\'", [escaped + "%"]
+            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            # LIKE is case-insensitive (ASCII), as the name column's NOCASE index it can use.
+            where, args = "name LIKE ? ESCAPE '\\'", [escaped + "%"]
         else:
-            where, args = "lname = ?", [lname]
+            where, args = "name = ?", [name]
         if kind:
             where += " AND kind = ?"
             args.append(kind)
         sql = (
-            f"SELECT name, kind, path, line, end_line FROM symbols WHERE {where}"
-            " ORDER BY (name = ?) DESC, (substr(name, 1, ?) = ?) DESC, length(name), path, line"
-            " LIMIT ?"
+            "SELECT name, kind, path, line, end_line FROM symbols JOIN files ON files.id = file_id"
+            f" WHERE {where} ORDER BY (name = ? COLLATE BINARY) DESC,"
+            " (substr(name, 1, ?) = ? COLLATE BINARY) DESC, length(name), path, line LIMIT ?"
         )
         args += [name, len(name), name, int(limit)]
         with self._lock:
@@ -265,8 +337,8 @@ class SymbolStore:
         """The definitions of one file, in line order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT name, kind, path, line, end_line FROM symbols WHERE path = ?"
-                " ORDER BY line, name",
+                "SELECT name, kind, path, line, end_line FROM symbols"
+                " JOIN files ON files.id = file_id WHERE path = ? ORDER BY line, name",
                 (path,),
             ).fetchall()
         return [Symbol(*row) for row in rows]

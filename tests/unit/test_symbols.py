@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from engine import api
 from engine.api import ApiError
 from engine.index import Engine, set_engine
 from engine.index.errors import QuerySyntaxError
-from engine.index.symbols import extract_symbols
+from engine.index.fulltext import MIN_WRITER_HEAP, FullTextIndex
+from engine.index.symbols import SYMBOLS_FILE, SymbolStore, extract_symbols
 from leindex_tui import mcp_tools
 
 
@@ -167,3 +169,67 @@ async def test_symbol_tools_over_mcp(engine):
     assert json.loads(refs.content[0].text)["definitions"] == 1
     assert bad.is_error and "outside" in bad.content[0].text
     assert wrong.is_error and "name" in wrong.content[0].text
+
+
+def test_kmalloc_array_behind_an_attribute_macro_is_a_definition():
+    text = (
+        "static inline __alloc_size(1, 2) void *kmalloc_array(size_t n, size_t size,"
+        " gfp_t flags)\n{\n\treturn NULL;\n}\n"
+    )
+    found = [(s.name, s.kind, s.line) for s in extract_symbols("include/linux/slab.h", text)]
+    assert found == [("kmalloc_array", "function", 1)]
+
+
+def test_include_guards_are_not_macros_but_constants_are():
+    text = "#ifndef _LINUX_SLAB_H\n#define _LINUX_SLAB_H\n#define SLAB_MIN 8\n#define NO_VALUE\n"
+    names = [s.name for s in extract_symbols("slab.h", text)]
+    assert names == ["SLAB_MIN", "NO_VALUE"]
+
+
+def test_symbol_store_finds_names_case_insensitively_exact_case_first(tmp_path):
+    store = SymbolStore(tmp_path)
+    store.begin()
+    store.put("a.c", "int Foo_bar(void) { return 0; }\nint foo_bar(void) { return 1; }\n")
+    store.put("b.c", "int foo_barn(void) { return 0; }\n")
+    store.commit()
+    assert [(s.name, s.path) for s in store.find("foo_bar")] == [
+        ("foo_bar", "a.c"),
+        ("Foo_bar", "a.c"),
+    ]
+    assert [s.name for s in store.find("FOO_B", prefix=True)] == ["Foo_bar", "foo_bar", "foo_barn"]
+    store.begin()
+    store.delete("a.c")
+    store.commit()
+    assert [s.name for s in store.find("foo_bar", prefix=True)] == ["foo_barn"]
+    assert store.outline("a.c") == []
+
+
+def test_an_old_schema_symbol_file_is_rebuilt_and_the_project_reindexed(tmp_path):
+    old = sqlite3.connect(tmp_path / SYMBOLS_FILE)
+    old.execute(
+        "CREATE TABLE symbols (name TEXT NOT NULL, lname TEXT NOT NULL, kind TEXT NOT NULL,"
+        " path TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL)"
+    )
+    old.execute("INSERT INTO symbols VALUES ('old', 'old', 'function', 'x.c', 1, 1)")
+    old.commit()
+    old.close()
+    store = SymbolStore(tmp_path)
+    assert store.created
+    assert store.count() == 0
+    store.begin()
+    store.put("x.c", "int fresh(void) { return 0; }\n")
+    store.commit()
+    store.close()
+    reopened = SymbolStore(tmp_path)
+    assert not reopened.created
+    assert [s.name for s in reopened.find("fresh")] == ["fresh"]
+
+
+def test_a_full_text_index_without_its_symbol_file_is_marked_for_a_full_reindex(tmp_path):
+    index = FullTextIndex(tmp_path / "fulltext", MIN_WRITER_HEAP)
+    with index.batch() as batch:
+        batch.put("x.c", "int fresh(void) { return 0; }\n")
+    index.symbols.close()
+    (tmp_path / SYMBOLS_FILE).write_bytes(b"")  # an unreadable, version-less file
+    reopened = FullTextIndex(tmp_path / "fulltext", MIN_WRITER_HEAP)
+    assert reopened.created
