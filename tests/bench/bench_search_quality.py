@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from engine.index import Engine, searcher
+from engine.index.embedder_choice import load_embedder
 from tests.integration.question_eval import (
     Question,
     all_modes,
@@ -46,7 +47,8 @@ QUESTIONS_PER_HALF = 400
 WEIGHTS = tuple(round(step / 10, 1) for step in range(11))
 # Hybrid may trail its better half by this much on the held-out half (sampling noise).
 EPSILON = 0.01
-MODEL_ENV = "LEINDEX_BENCH_MODEL"
+# Read at import: the `tmp_leindex_home` fixture clears every LEINDEX_* variable.
+BENCH_MODEL = os.environ.get("LEINDEX_BENCH_MODEL", "").strip()
 
 
 def _sources() -> dict[str, str]:
@@ -80,14 +82,10 @@ def test_question_eval(tmp_path, tmp_leindex_home, monkeypatch):
     root = tmp_path / "stdlib-questions"
     questions = build_question_corpus(_sources(), root)
     tune, check = _halves(questions)
-    model = os.environ.get(MODEL_ENV, "").strip()
-    if model:
-        monkeypatch.setenv("LEINDEX_EMBEDDER", f"model2vec:{Path(model).expanduser().resolve()}")
-    else:
-        monkeypatch.delenv("LEINDEX_EMBEDDER", raising=False)
-    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    spec = f"model2vec:{Path(BENCH_MODEL).expanduser().resolve()}" if BENCH_MODEL else "hashing"
+    embedder = load_embedder(spec, tmp_leindex_home)  # a model that cannot load fails the run
+    engine = Engine(home=tmp_leindex_home, watch_files=False, embedder=embedder)
     try:
-        assert engine.embedder_warning is None, engine.embedder_warning
         project = engine.add_project(root)
         print(
             f"\nembedder: {engine.embedder.name}\n"
