@@ -7,11 +7,15 @@ it points into that function. Prints MRR@10 and recall@10 for full-text, the lex
 hybrid (BM25 with OR over sub-tokens), semantic and hybrid, and hybrid's score for each lexical
 weight: on the questions of the "tune" half of the modules (where `LEXICAL_WEIGHT` was chosen)
 and on the held-out "check" half.
+
+`LEINDEX_BENCH_MODEL=/path/to/model2vec/dir` runs it with that model2vec model as the embedder
+(docs/search.md says how to make one offline); without it, the built-in hashing embedder.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import random
 import sysconfig
 from pathlib import Path
@@ -19,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from engine.index import Engine, searcher
+from engine.index.embedder_choice import load_embedder
 from tests.integration.question_eval import (
     Question,
     all_modes,
@@ -42,6 +47,8 @@ QUESTIONS_PER_HALF = 400
 WEIGHTS = tuple(round(step / 10, 1) for step in range(11))
 # Hybrid may trail its better half by this much on the held-out half (sampling noise).
 EPSILON = 0.01
+# Read at import: the `tmp_leindex_home` fixture clears every LEINDEX_* variable.
+BENCH_MODEL = os.environ.get("LEINDEX_BENCH_MODEL", "").strip()
 
 
 def _sources() -> dict[str, str]:
@@ -75,11 +82,14 @@ def test_question_eval(tmp_path, tmp_leindex_home, monkeypatch):
     root = tmp_path / "stdlib-questions"
     questions = build_question_corpus(_sources(), root)
     tune, check = _halves(questions)
-    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    spec = f"model2vec:{Path(BENCH_MODEL).expanduser().resolve()}" if BENCH_MODEL else "hashing"
+    embedder = load_embedder(spec, tmp_leindex_home)  # a model that cannot load fails the run
+    engine = Engine(home=tmp_leindex_home, watch_files=False, embedder=embedder)
     try:
         project = engine.add_project(root)
         print(
-            f"\ncorpus: {len(project.manifest.files)} files, {len(questions)} questions; "
+            f"\nembedder: {engine.embedder.name}\n"
+            f"corpus: {len(project.manifest.files)} files, {len(questions)} questions; "
             f"asked: {len(tune)} (tune) + {len(check)} (check)"
         )
         table = {
