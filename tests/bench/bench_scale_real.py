@@ -48,6 +48,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS_MD = REPO_ROOT / "docs" / "benchmarks.md"
 SECTION_HEADING = "## Scale on a real repository (`bench_scale_real.py`)"
 CACHE = Path.home() / ".cache" / "leindex-bench"
+# Read at import: the autouse home fixture clears every LEINDEX_* variable before a test runs.
+MAX_FILES = int(os.environ.get("LEINDEX_BENCH_SCALE_MAX_FILES") or 0)
 SOURCE_PACKAGE = "linux"
 DEB_SRC_LINE = (
     "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
@@ -494,7 +496,7 @@ def run_bench() -> tuple[Measured, str]:
         tree = kernel_tree()
     except CorpusUnavailable as why:
         pytest.skip(f"scale bench: no kernel source: {why}")
-    max_files = int(os.environ.get("LEINDEX_BENCH_SCALE_MAX_FILES") or 0)
+    max_files = MAX_FILES
     corpus = limited_tree(tree, max_files) if max_files > 0 else tree
     note = f"Debian's `{SOURCE_PACKAGE}` source package, {tree.name}"
     if max_files > 0:
