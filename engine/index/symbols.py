@@ -287,10 +287,15 @@ class SymbolStore:
         """Replace the definitions of `path` with those in `text`; returns them."""
         symbols = extract_symbols(path, text)
         with self._lock:
-            self.delete(path)
+            file_id = self._file_id(path)
+            if file_id is not None:
+                self._db.execute("DELETE FROM symbols WHERE file_id = ?", (file_id,))
+                if not symbols:
+                    self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
             if not symbols:
                 return symbols
-            file_id = self._db.execute("INSERT INTO files (path) VALUES (?)", (path,)).lastrowid
+            if file_id is None:
+                file_id = self._db.execute("INSERT INTO files (path) VALUES (?)", (path,)).lastrowid
             self._db.executemany(
                 "INSERT OR IGNORE INTO symbols VALUES (?, ?, ?, ?, ?)",
                 [(file_id, s.line, s.name, s.kind, s.end_line) for s in symbols],
