@@ -1,18 +1,24 @@
-"""Low-level readers of Linux /proc for this process; every function degrades to None off Linux."""
+"""Low-level readers of Linux /proc for this process (and glibc's `malloc_trim`); every function
+degrades to None off Linux."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PROC_SELF = Path("/proc/self")
 
 
-def statm_rss_bytes() -> int | None:
-    """Resident set size from /proc/self/statm (one short read: the cheap path)."""
+def statm_rss_bytes(pid: int | None = None) -> int | None:
+    """Resident set size from /proc/self/statm, or /proc/PID/statm (one short read: the
+    cheap path); None if it cannot be read (no /proc, or the process is gone)."""
+    directory = _PROC_SELF if pid is None else _PROC_SELF.parent / str(pid)
     try:
-        fields = (_PROC_SELF / "statm").read_text().split()
+        fields = (directory / "statm").read_text().split()
     except OSError:
         return None
     return int(fields[1]) * PAGE_SIZE
@@ -80,3 +86,23 @@ def stack_and_code_rss() -> tuple[int, int] | None:
             else:
                 code += value
     return stack, code
+
+
+def load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim` (gives free heap pages back to the OS), or None where absent."""
+    # The process's own symbols first: find_library("c") may run an `ldconfig` subprocess.
+    trim = _symbol(None, "malloc_trim")
+    if trim is None:
+        libc = ctypes.util.find_library("c")
+        trim = _symbol(libc, "malloc_trim") if libc else None
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+        trim.restype = ctypes.c_int
+    return trim
+
+
+def _symbol(library: str | None, name: str):
+    try:
+        return getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError, TypeError):  # musl, macOS, Windows: no malloc_trim
+        return None

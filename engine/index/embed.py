@@ -45,7 +45,14 @@ class Embedder(Protocol):
 def identifier_features(identifier: str) -> list[str]:
     """Lower-case features of one identifier: its sub-words, and itself when it has several."""
     parts = [
-        part.lower() for piece in identifier.split("_") for part in _CAMEL_PARTS.findall(piece)
+        part
+        for piece in identifier.split("_")
+        # A lower-case word is its own only part (the regex would say the same, slower).
+        for part in (
+            (piece,)
+            if piece.isascii() and piece.isalpha() and piece.islower()
+            else [found.lower() for found in _CAMEL_PARTS.findall(piece)]
+        )
     ]
     features = [part for part in parts if len(part) > 1 and part not in _STOPWORDS]
     whole = identifier.lower()

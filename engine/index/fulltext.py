@@ -1,9 +1,10 @@
 """The full-text index: tantivy, on disk under the project's index dir.
 
 Each file has one document for full-text search (`content`, tantivy's own syntax, whole words)
-and one per chunk (`chunker.chunk_lines`) for the lexical side of hybrid search (`lexical`: the
-chunk's sub-tokens, stemmed, matched with OR and ranked by BM25). Both carry the file's path in
-`path_id`, so replacing or deleting a file replaces or deletes all of them in one term.
+and one per definition or chunk (`analysis.analyze_text`) for the lexical side of hybrid search
+(`lexical`: the chunk's sub-tokens, stemmed, matched with OR and ranked by BM25). Both carry the
+file's path in `path_id`, so replacing or deleting a file replaces or deletes all of them in one
+term.
 
 Only paths and chunk spans are stored; contents are tokenised but not stored (the loaded-files
 cache and the file itself give the lines), so the index stays small. The writer is opened per
@@ -24,9 +25,8 @@ from pathlib import Path
 import tantivy
 
 from engine.atomic import ensure_private_dir
-from engine.index.chunker import chunk_lines
+from engine.index.analysis import FileAnalysis, analyze_text
 from engine.index.errors import QuerySyntaxError
-from engine.index.segments import definition_segments
 from engine.index.subtokens import subtoken_text
 from engine.index.symbols import SymbolStore
 
@@ -330,23 +330,20 @@ class FullTextBatch:
     def put(self, path: str, text: str) -> None:
         """Replace the documents of `path` with `text`'s (the file, and one per definition or
         chunk), and its definitions with text's."""
+        symbols, lexical = analyze_text(path, text)
+        self.put_analysis(FileAnalysis(path, text, symbols=symbols, lexical=lexical))
+
+    def put_analysis(self, analysis: FileAnalysis) -> None:
+        """`put` with the file's analysis already done (by a worker process)."""
+        path = analysis.rel
         self._writer.delete_documents_by_term("path_id", path)
-        self._writer.add_document(tantivy.Document(path_id=path, path=path, content=text))
-        symbols = self._symbols.put(path, text) if self._symbols is not None else []
-        lines = text.split("\n")
-        if symbols:
-            pieces = definition_segments(lines, (symbol.line for symbol in symbols))
-        else:  # a language without a grammar: cut where the chunker sees definitions
-            pieces = chunk_lines(lines)
-        # The path is part of every document: file names say a lot about what code does.
-        header = subtoken_text(path)
-        for piece in pieces:
+        self._writer.add_document(tantivy.Document(path_id=path, path=path, content=analysis.text))
+        if self._symbols is not None:
+            self._symbols.put_symbols(path, analysis.symbols)
+        for document in analysis.lexical:
             self._writer.add_document(
                 tantivy.Document(
-                    path_id=path,
-                    lexical=f"{header} {subtoken_text(piece.text)}",
-                    start=piece.start,
-                    end=piece.end,
+                    path_id=path, lexical=document.text, start=document.start, end=document.end
                 )
             )
 

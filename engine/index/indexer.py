@@ -16,11 +16,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-
-import numpy as np
+from concurrent.futures.process import BrokenProcessPool
 
 from engine.atomic import set_aside
-from engine.index.chunker import chunk_lines
+from engine.index.analysis import (
+    EMBED_BYTES_PER_CHAR,
+    EMBED_SLICE_CHARS,
+    EmbeddedFile,
+    FileAnalysis,
+    analyze_file,
+    embed_files,
+)
+from engine.index.analysis_pool import MIN_POOL_BYTES, AnalysisPool, available_cores, file_groups
 from engine.index.fulltext import (
     FULLTEXT_DIR,
     FullTextBatch,
@@ -40,12 +47,10 @@ from engine.index.project import Project
 from engine.index.results import STAGE_FULLTEXT, STAGE_SEMANTIC, IndexProgress
 from engine.index.vectors import VectorIndex
 from engine.index.walker import (
-    MAX_FILE_BYTES,
     SKIP_BINARY,
     SKIP_OVERSIZED,
     FileEntry,
     is_utf8_name,
-    read_source,
     walk_project,
 )
 from engine.memory.reservations import (
@@ -55,6 +60,7 @@ from engine.memory.reservations import (
     get_default_reserver,
     unreserved,
 )
+from engine.priority import ProjectPriority
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +80,6 @@ _ARENA_PER_SOURCE_BYTE = 2
 # About one chunk per 1.5 KB of source (15-50 lines of ~40 bytes); for reservations only.
 _BYTES_PER_CHUNK_ESTIMATE = 1500
 _CHUNK_ROW_BYTES = 16
-# The embedder is called on about this many characters at a time; its working arrays
-# peak at about 64 bytes per character (tracemalloc, hashing embedder: 22 MB for 256 KB of
-# generated code, 105 MB for 4 MB, at the same speed).
-_EMBED_SLICE_CHARS = 256 << 10
-_EMBED_BYTES_PER_CHAR = 64
 # What sqlite and tantivy say when the disk is full (they do not raise OSError).
 _DISK_FULL_MARKERS = ("no space left on device", "database or disk is full", "disk quota")
 # Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
@@ -223,16 +224,38 @@ def apply_changes(
                     project.manifest.files.pop(rel, None)
                     _remove_vectors(project, rel)
             project.forget_files(removed)
-    indexed = _run_stage(run, changed, STAGE_FULLTEXT, _fulltext_cost, _fulltext_batch)
-    for reason, count in run.skipped.items():
-        project.skipped[reason] = project.skipped.get(reason, 0) + count
-    indexed.extend(unembedded or ())
-    run.start_stage(len(indexed))
-    run.report(STAGE_SEMANTIC)
-    _run_stage(run, indexed, STAGE_SEMANTIC, _semantic_cost, _semantic_batch)
+    work_bytes = sum(entry.size for entry in changed) + sum(e.size for e in unembedded or ())
+    run.pool = _open_pool(project, work_bytes)
+    try:
+        indexed = _run_stage(run, changed, STAGE_FULLTEXT, _fulltext_cost, _fulltext_batch)
+        for reason, count in run.skipped.items():
+            project.skipped[reason] = project.skipped.get(reason, 0) + count
+        indexed.extend(unembedded or ())
+        run.start_stage(len(indexed))
+        run.report(STAGE_SEMANTIC)
+        _run_stage(run, indexed, STAGE_SEMANTIC, _semantic_cost, _semantic_batch)
+    finally:
+        run.close_pool()
     project.set_progress(
         IndexProgress(run.done, run.total, run.bytes_done, "indexing", stage=STAGE_SEMANTIC)
     )
+
+
+def _open_pool(project: Project, work_bytes: int) -> AnalysisPool | None:
+    """Worker processes for a run big enough to gain from them, as many as there are cores
+    (fewer if the budget has room for fewer); None to index in-process."""
+    cores = available_cores()
+    if cores < 2 or work_bytes < MIN_POOL_BYTES:
+        return None
+    reserver = project.reserver if project.reserver is not None else get_default_reserver()
+    # Asked at LOW priority: room for workers may come from cleaning or spilling caches,
+    # never from evicting another project's data.
+    pool = AnalysisPool(cores, project.embedder, reserver, ProjectPriority.LOW, project.name)
+    if not pool.running:
+        pool.close()
+        return None
+    log.info("%s: indexing with %d worker processes", project.name, pool.workers)
+    return pool
 
 
 def _resume_semantic(project: Project, unembedded: list[FileEntry]) -> None:
@@ -265,6 +288,23 @@ class _Run:
         self.batch_bytes = batch_bytes_for(self.heap_bytes)
         self.over_budget = False
         self._reported_at = 0
+        self.pool: AnalysisPool | None = None
+
+    def usable_pool(self) -> AnalysisPool | None:
+        pool = self.pool
+        return pool if pool is not None and pool.running else None
+
+    def pool_broke(self, error: BaseException) -> None:
+        """A worker died (killed, out of memory): the rest of the run is done in-process."""
+        log.warning(
+            "%s: an indexing worker failed (%s); going on in-process", self.project.name, error
+        )
+        self.close_pool()
+
+    def close_pool(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
 
     def start_stage(self, total: int) -> None:
         self.total = total
@@ -311,6 +351,11 @@ class _Run:
                     nbytes, Purpose.INDEX_BATCH, project.priority, project.name
                 )
             except ReservationRefused as refusal:
+                if self.pool is not None:
+                    # The workers only speed indexing up: their memory goes to the batch first.
+                    log.info("%s: indexing workers stopped to make room: %s", project.name, refusal)
+                    self.close_pool()
+                    continue
                 if can_shrink:
                     return REFUSED
                 if waited >= limit and stage == STAGE_SEMANTIC:
@@ -457,7 +502,10 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     largest = max((entry.size for entry in entries), default=0)
     # Small files are embedded together up to a slice; a big one alone, a slice at a time,
     # its chunks' float32 rows gathered before they are stored.
-    slice_chars = min(source_bytes, 2 * _EMBED_SLICE_CHARS)
+    pool = run.usable_pool()
+    # One slice per worker being embedded at once (at least two, as in-process batches do).
+    slices = max(2, pool.workers if pool is not None else 0)
+    slice_chars = min(source_bytes, slices * EMBED_SLICE_CHARS)
     largest_rows = (largest // _BYTES_PER_CHUNK_ESTIMATE + 1) * dim * 4 * 2
     vectors = run.project.vectors
     growth = vectors.growth_bytes(chunks_estimate) if vectors is not None else 0
@@ -465,7 +513,7 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
         _TEXT_COPIES * largest
         + largest_rows
         + max(growth, chunks_estimate * (dim * 2 + _CHUNK_ROW_BYTES))
-        + slice_chars * _EMBED_BYTES_PER_CHAR
+        + slice_chars * EMBED_BYTES_PER_CHAR
     )
 
 
@@ -482,8 +530,8 @@ def _fulltext_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
         manifest_before = {entry.rel: manifest.files.get(entry.rel) for entry in entries}
         try:
             with project.fulltext.batch() as batch:
-                for entry in entries:
-                    if _put_fulltext(project, batch, entry, run.skipped):
+                for entry, analysis in zip(entries, _analyses(run, entries), strict=True):
+                    if _put_fulltext(project, batch, entry, analysis, run.skipped):
                         indexed.append(entry)
                     run.done += 1
                     run.bytes_done += entry.size
@@ -499,25 +547,44 @@ def _fulltext_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
     return indexed
 
 
+def _analyses(run: _Run, entries: list[FileEntry]) -> Iterator[FileAnalysis]:
+    """The entries' analyses in order: from the workers while they run, else in-process."""
+    done = 0
+    pool = run.usable_pool()
+    if pool is not None:
+        try:
+            for analysis in pool.analyze(run.project.path, [(e.rel, e.size) for e in entries]):
+                yield analysis
+                done += 1
+            return
+        except BrokenProcessPool as error:
+            run.pool_broke(error)
+    for entry in entries[done:]:
+        yield analyze_file(run.project.path, entry.rel)
+
+
 def _put_fulltext(
-    project: Project, batch: FullTextBatch, entry: FileEntry, skipped: Counter[str]
+    project: Project,
+    batch: FullTextBatch,
+    entry: FileEntry,
+    analysis: FileAnalysis,
+    skipped: Counter[str],
 ) -> bool:
     """Index one file's text (its vectors follow later); False if it was skipped."""
     manifest = project.manifest
-    source = read_source(project.path / entry.rel, MAX_FILE_BYTES)
-    if source.text is None:
-        skipped[source.skip_reason or "unreadable"] += 1
+    if analysis.text is None:
+        skipped[analysis.skip_reason or "unreadable"] += 1
         batch.delete(entry.rel)
         _remove_vectors(project, entry.rel)
         if project.vectors is not None:
             project.pending_vector_paths.discard(entry.rel)
-        if source.skip_reason in (SKIP_BINARY, SKIP_OVERSIZED):
+        if analysis.skip_reason in (SKIP_BINARY, SKIP_OVERSIZED):
             manifest.files[entry.rel] = FileState(entry.mtime_ns, entry.size, STATUS_SKIPPED)
         else:  # unreadable now; try again next time
             manifest.files.pop(entry.rel, None)
         return False
-    project.lossy_files += source.lossy
-    batch.put(entry.rel, source.text)
+    project.lossy_files += analysis.lossy
+    batch.put_analysis(analysis)
     manifest.files[entry.rel] = FileState(entry.mtime_ns, entry.size, STATUS_INDEXED)
     # Until its vectors are written the file is pending: a save now keeps the old manifest.
     project.pending_vector_paths.add(entry.rel)
@@ -530,7 +597,7 @@ def _semantic_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
     with project.lock:
         if project.closed or project.vectors is None:
             return []  # unloaded meanwhile: the files stay pending until the next load
-        _embed_files(project, _pending_texts(project, entries))
+        _store_embedded(project, project.vectors, _embedded(run, _still_pending(project, entries)))
         for entry in entries:
             project.pending_vector_paths.discard(entry.rel)
         run.done += len(entries)
@@ -539,77 +606,52 @@ def _semantic_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
     return entries
 
 
-def _pending_texts(project: Project, entries: list[FileEntry]) -> Iterator[tuple[str, str]]:
-    """(path, text) of the entries still waiting for vectors, read one at a time; a file no
-    longer indexed or readable has its vectors removed instead."""
+def _still_pending(project: Project, entries: list[FileEntry]) -> list[FileEntry]:
+    """The entries still waiting for vectors; a file no longer indexed has its vectors
+    removed instead."""
+    pending = []
     for entry in entries:
         if entry.rel not in project.pending_vector_paths:
             continue
         state = project.manifest.files.get(entry.rel) if project.manifest else None
-        source = read_source(project.path / entry.rel) if state is not None else None
-        if source is None or source.text is None or state.status != STATUS_INDEXED:
+        if state is None or state.status != STATUS_INDEXED:
             _remove_vectors(project, entry.rel)
         else:
-            yield entry.rel, source.text
+            pending.append(entry)
+    return pending
 
 
-def _embed(project: Project, rel: str, text: str) -> None:
-    _embed_files(project, [(rel, text)])
+def _embedded(run: _Run, entries: list[FileEntry]) -> Iterator[EmbeddedFile]:
+    """The entries' chunks and vectors in order: from the workers while they run and can
+    embed, else in-process a group of files at a time."""
+    done = 0
+    pool = run.usable_pool()
+    if pool is not None and pool.embedder is not None:
+        try:
+            for item in pool.embed(run.project.path, [(e.rel, e.size) for e in entries]):
+                yield item
+                done += 1
+            return
+        except BrokenProcessPool as error:
+            run.pool_broke(error)
+    for group in file_groups([(entry.rel, entry.size) for entry in entries[done:]]):
+        yield from _embed_files(run.project, group)
 
 
-def _embed_files(project: Project, files: Iterable[tuple[str, str]]) -> None:
-    """Embed these files' chunks, about `_EMBED_SLICE_CHARS` of text per embedder call, so
-    only one slice's texts are held at a time (files are read as they are consumed)."""
-    vectors = project.vectors
-    if vectors is None:
-        project.pending_vector_paths.update(rel for rel, _ in files)
-        return
-    texts: list[str] = []
-    spans_of: list[tuple[str, list[tuple[int, int]]]] = []
-    size = 0
-    for rel, text in files:
-        chunks = chunk_lines(text.split("\n"))
-        # The path is part of every chunk: file names say a lot about what code does.
-        header = rel.replace("/", " ") + "\n"
-        texts.extend(header + chunk.text for chunk in chunks)
-        spans_of.append((rel, [(chunk.start, chunk.end) for chunk in chunks]))
-        size += len(text)
-        if size >= _EMBED_SLICE_CHARS:
-            _store_embedded(project, vectors, texts, spans_of)
-            texts, spans_of, size = [], [], 0
-    _store_embedded(project, vectors, texts, spans_of)
-    project.vectors_dirty = True
+def _embed_files(project: Project, rels: list[str]) -> list[EmbeddedFile]:
+    """Read and embed these files in-process (one group: about `GROUP_BYTES` of text)."""
+    return embed_files(project.embedder, project.path, rels)
 
 
-def _store_embedded(
-    project: Project,
-    vectors: VectorIndex,
-    texts: list[str],
-    spans_of: list[tuple[str, list[tuple[int, int]]]],
-) -> None:
-    embedded = _embed_sliced(project, texts)
-    row = 0
-    for rel, spans in spans_of:
-        if spans:
-            vectors.replace_file(rel, spans, embedded[row : row + len(spans)])
-            row += len(spans)
+def _store_embedded(project: Project, vectors: VectorIndex, items: Iterable[EmbeddedFile]) -> None:
+    for item in items:
+        if item.spans is None:  # no longer readable
+            _remove_vectors(project, item.rel)
+        elif item.spans:
+            vectors.replace_file(item.rel, list(item.spans), item.vectors)
         else:
-            vectors.remove_file(rel)
-
-
-def _embed_sliced(project: Project, texts: list[str]) -> np.ndarray | None:
-    """The embeddings of `texts`, about `_EMBED_SLICE_CHARS` of text per embedder call (a big
-    file's chunks too), so the embedder's working arrays stay one slice's size."""
-    parts = []
-    start = size = 0
-    for end, text in enumerate(texts, 1):
-        size += len(text)
-        if size >= _EMBED_SLICE_CHARS or end == len(texts):
-            parts.append(project.embedder.embed(texts[start:end]))
-            start, size = end, 0
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            vectors.remove_file(item.rel)
+    project.vectors_dirty = True
 
 
 def _remove_vectors(project: Project, rel: str) -> None:
@@ -622,13 +664,20 @@ def _remove_vectors(project: Project, rel: str) -> None:
 
 def embed_paths(project: Project, rels: list[str]) -> None:
     """Embed these files again from disk (after the vector index was reloaded)."""
+    vectors = project.vectors
+    if vectors is None:
+        project.pending_vector_paths.update(rels)
+        return
+    files = project.manifest.files if project.manifest else {}
+    entries = []
     for rel in rels:
-        state = project.manifest.files.get(rel) if project.manifest else None
-        source = read_source(project.path / rel) if state is not None else None
-        if source is None or source.text is None or state.status != STATUS_INDEXED:
+        state = files.get(rel)
+        if state is None or state.status != STATUS_INDEXED:
             _remove_vectors(project, rel)
         else:
-            _embed(project, rel, source.text)
+            entries.append((rel, state.size))
+    for group in file_groups(entries):
+        _store_embedded(project, vectors, _embed_files(project, group))
 
 
 def start_vector_rebuild(project: Project) -> VectorIndex:

@@ -29,7 +29,10 @@ def split_identifier(identifier: str) -> list[str]:
         if not piece:
             continue
         if piece.isascii():
-            parts.extend(part.lower() for part in _CAMEL_PART.findall(piece))
+            if piece.isalpha() and piece.islower():  # most pieces: one word, no regex needed
+                parts.append(piece)
+            else:
+                parts.extend(part.lower() for part in _CAMEL_PART.findall(piece))
         else:  # no case rules to split by outside ASCII: the piece is one word
             parts.append(piece.lower())
     if len(parts) > 1:

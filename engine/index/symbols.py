@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +51,12 @@ _LANGUAGES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
 # (`static inline __alloc_size(1, 2) void *kmalloc_array(...)`): tree-sitter-c reads the call as
 # an expression and the definition is lost, so C text is parsed with them blanked out (same
 # length, so lines and columns stay put).
+_C_ATTRIBUTE_NAMES = (
+    *("__alloc_size", "__realloc_size", "__printf", "__scanf", "__section", "__aligned"),
+    *("__assume_aligned", "__diagnose_as", "__malloc_like", "__nonstring_array"),
+)
 _C_ATTRIBUTE_MACROS = re.compile(
-    r"\b(?:__alloc_size|__realloc_size|__printf|__scanf|__section|__aligned|__assume_aligned"
-    r"|__diagnose_as|__malloc_like|__nonstring_array)\s*\((?:[^()]|\([^()]*\))*\)"
+    rf"\b(?:{'|'.join(_C_ATTRIBUTE_NAMES)})\s*\((?:[^()]|\([^()]*\))*\)"
 )
 # `#define _LINUX_SLAB_H` with nothing after it: an include guard, not a definition to find.
 _INCLUDE_GUARD = re.compile(r"(?:_H|_H_|_INCLUDED)_*$")
@@ -89,6 +93,10 @@ class _Grammar:
         sources.append(extra)
         self.parser = tree_sitter.Parser(language)
         self.queries = []
+        if not extra_modules:
+            # One query walks the tree once. (With another grammar's tags too, matches of one
+            # node could come in another order and change which kind is kept: kept apart.)
+            sources = ["\n".join(sources)]
         for text in sources:
             if not text.strip():
                 continue
@@ -101,7 +109,8 @@ class _Grammar:
         self.blanks_attribute_macros = module == "tree_sitter_c"
 
     def extract(self, path: str, text: str) -> list[Symbol]:
-        if self.blanks_attribute_macros:
+        # Most files have none: a substring test is much cheaper than the regex's scan.
+        if self.blanks_attribute_macros and any(name in text for name in _C_ATTRIBUTE_NAMES):
             text = _C_ATTRIBUTE_MACROS.sub(_blanked, text)
         data = text.encode("utf-8", errors="replace")
         with self.lock:  # a Parser is not safe to share between threads
@@ -249,14 +258,18 @@ class SymbolStore:
             " PRIMARY KEY (file_id, line, name)) WITHOUT ROWID"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS symbols_name ON symbols (name)")
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._in_batch = False
 
     # -- writes (inside a batch) --------------------------------------------------------------
 
     def begin(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN")
+            # IMMEDIATE: the write lock is taken (waiting if need be) now. A deferred
+            # transaction that read first fails at once, without waiting, when another
+            # process wrote meanwhile (SQLITE_BUSY_SNAPSHOT in WAL mode).
+            self._db.execute("BEGIN IMMEDIATE")
             self._in_batch = True
 
     def commit(self) -> None:
@@ -286,6 +299,11 @@ class SymbolStore:
     def put(self, path: str, text: str) -> list[Symbol]:
         """Replace the definitions of `path` with those in `text`; returns them."""
         symbols = extract_symbols(path, text)
+        self.put_symbols(path, symbols)
+        return symbols
+
+    def put_symbols(self, path: str, symbols: Sequence[Symbol]) -> None:
+        """Replace the definitions of `path` with `symbols` (extracted already)."""
         with self._lock:
             file_id = self._file_id(path)
             if file_id is not None:
@@ -293,14 +311,13 @@ class SymbolStore:
                 if not symbols:
                     self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
             if not symbols:
-                return symbols
+                return
             if file_id is None:
                 file_id = self._db.execute("INSERT INTO files (path) VALUES (?)", (path,)).lastrowid
             self._db.executemany(
                 "INSERT OR IGNORE INTO symbols VALUES (?, ?, ?, ?, ?)",
                 [(file_id, s.line, s.name, s.kind, s.end_line) for s in symbols],
             )
-        return symbols
 
     def clear(self) -> None:
         with self._lock:

@@ -3,7 +3,8 @@
 Every figure is measured from the OS or summed exactly by the engine; the remainders are
 computed, and marked "derived". Definitions:
 
-- total / process RSS: VmRSS (/proc/self/status, or statm).
+- total: VmRSS (/proc/self/status, or statm) plus the RSS of the engine's indexing worker
+  processes while they run (`workers`); process RSS: this process's VmRSS alone.
 - heap: RssAnon, the process's anonymous resident memory (malloc, pymalloc, numpy, hnswlib).
 - loaded content, query cache: bytes the engine's caches accounted at insert.
 - indexes: the index structures in the heap: the vector tables' array bytes (exact) and,
@@ -45,6 +46,7 @@ class MemoryBreakdown:
     file_backed_mb: float = 0.0
     vector_index_mb: float = 0.0
     tantivy_mapped_mb: float = 0.0
+    workers_mb: float = 0.0
     timestamp: float = 0.0
 
     def as_guide_dict(self) -> dict[str, float]:
@@ -94,6 +96,7 @@ def build_breakdown(
 ) -> MemoryBreakdown:
     """The flat breakdown from one probe sample and the engine's accounted totals."""
     rss = sample.rss / MB
+    workers = sample.workers / MB
     loaded = totals.loaded_content_bytes / MB
     queries = totals.query_cache_bytes / MB
     vectors = totals.vector_index_bytes / MB
@@ -101,7 +104,7 @@ def build_breakdown(
     heap = sample.heap / MB
     return MemoryBreakdown(
         total_mb=rss,
-        process_rss_mb=rss,
+        process_rss_mb=rss - workers,
         heap_mb=heap,
         loaded_content_mb=loaded,
         query_cache_mb=queries,
@@ -112,6 +115,7 @@ def build_breakdown(
         file_backed_mb=sample.file / MB,
         vector_index_mb=vectors,
         tantivy_mapped_mb=tantivy,
+        workers_mb=workers,
         timestamp=clock(),
     )
 
@@ -122,7 +126,7 @@ def build_tree(breakdown: MemoryBreakdown) -> BreakdownNode:
     heap = max(0.0, b.heap_mb - b.stack_mb)
     heap_other = max(0.0, heap - b.loaded_content_mb - b.query_cache_mb - b.vector_index_mb)
     other_rss = max(0.0, b.total_mb - heap - b.stack_mb - b.code_mb)
-    other_rss_rest = max(0.0, other_rss - b.tantivy_mapped_mb)
+    other_rss_rest = max(0.0, other_rss - b.tantivy_mapped_mb - b.workers_mb)
 
     def node(key, label, mb, source, children=()):
         return BreakdownNode(key, label, round(mb, 1), source, tuple(children))
@@ -154,6 +158,12 @@ def build_tree(breakdown: MemoryBreakdown) -> BreakdownNode:
                 "derived",
                 [
                     node("other_rss.tantivy", "Tantivy Index", b.tantivy_mapped_mb, "measured"),
+                    # Only while indexing workers run, so the usual tree keeps its shape.
+                    *(
+                        [node("other_rss.workers", "Indexing Workers", b.workers_mb, "measured")]
+                        if b.workers_mb > 0
+                        else []
+                    ),
                     node("other_rss.other", "Other", other_rss_rest, "derived"),
                 ],
             ),

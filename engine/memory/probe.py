@@ -1,15 +1,15 @@
 """Measures this process's memory from the OS, and hands freed memory back to it.
 
 The cheap path (`rss_bytes`) is one read of /proc/self/statm, which is what the monitoring
-tick uses. `sample()` reads /proc/self/status for the anonymous / file-backed split;
+tick uses, plus one statm read per worker process the engine runs (indexing workers register
+themselves with `track_worker_process`): their memory is the engine's too.
+`sample()` reads /proc/self/status for the anonymous / file-backed split;
 `mapped_bytes()` walks /proc/self/smaps and is only called on demand (it costs milliseconds).
 Off Linux every figure comes from psutil instead.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import threading
 import time
@@ -38,13 +38,19 @@ class ProbeSample:
     stack: int
     code: int
     heap: int
+    workers: int = 0
+
+    @property
+    def own_rss(self) -> int:
+        """This process's RSS, without its worker processes'."""
+        return self.rss - self.workers
 
 
 class MemoryProbe:
     """The real probe: /proc on Linux, psutil elsewhere."""
 
     def __init__(self) -> None:
-        self._malloc_trim = _load_malloc_trim()
+        self._malloc_trim = procfs.load_malloc_trim()
         self._psutil_process = None
         self._lock = threading.Lock()
         self._stack_code: tuple[float, int, int] = (float("-inf"), 0, 0)
@@ -52,12 +58,13 @@ class MemoryProbe:
     def rss_bytes(self) -> int:
         """Resident set size now (one statm read on Linux)."""
         rss = procfs.statm_rss_bytes()
-        if rss is not None:
-            return rss
-        return self._psutil().memory_info().rss
+        if rss is None:
+            rss = self._psutil().memory_info().rss
+        return rss + worker_processes_rss_bytes()
 
     def sample(self) -> ProbeSample:
         """RSS with its anonymous / file-backed split, stack and code sizes."""
+        workers = worker_processes_rss_bytes()
         fields = procfs.status_fields()
         if fields and "VmRSS" in fields:
             stack, code = self._stack_and_code()
@@ -65,18 +72,27 @@ class MemoryProbe:
             anon = fields.get("RssAnon", rss)
             file_backed = fields.get("RssFile", 0) + fields.get("RssShmem", 0)
             return ProbeSample(
-                rss=rss,
+                rss=rss + workers,
                 anon=anon,
                 file=file_backed,
                 stack=stack,
                 code=code,
                 heap=anon,
+                workers=workers,
             )
         info = self._psutil().memory_info()
         shared = getattr(info, "shared", 0)
         text = getattr(info, "text", 0)
         anon = max(info.rss - shared, 0)
-        return ProbeSample(rss=info.rss, anon=anon, file=shared, stack=0, code=text, heap=anon)
+        return ProbeSample(
+            rss=info.rss + workers,
+            anon=anon,
+            file=shared,
+            stack=0,
+            code=text,
+            heap=anon,
+            workers=workers,
+        )
 
     def _stack_and_code(self) -> tuple[int, int]:
         """smaps Rss of stack and code, re-read at most every `_SMAPS_TTL_SECONDS`."""
@@ -114,23 +130,27 @@ class MemoryProbe:
         return self._psutil_process
 
 
-def _load_malloc_trim():
-    # The process's own symbols first: find_library("c") may run an `ldconfig` subprocess.
-    trim = _symbol(None, "malloc_trim")
-    if trim is None:
-        libc = ctypes.util.find_library("c")
-        trim = _symbol(libc, "malloc_trim") if libc else None
-    if trim is not None:
-        trim.argtypes = [ctypes.c_size_t]
-        trim.restype = ctypes.c_int
-    return trim
+_worker_pids: set[int] = set()
+_worker_lock = threading.Lock()
 
 
-def _symbol(library: str | None, name: str):
-    try:
-        return getattr(ctypes.CDLL(library), name)
-    except (OSError, AttributeError, TypeError):  # musl, macOS, Windows: no malloc_trim
-        return None
+def track_worker_process(pid: int) -> None:
+    """Count process `pid` (a worker this process started) in every RSS reading."""
+    with _worker_lock:
+        _worker_pids.add(int(pid))
+
+
+def untrack_worker_process(pid: int) -> None:
+    """Stop counting `pid` (the worker has exited or is about to)."""
+    with _worker_lock:
+        _worker_pids.discard(int(pid))
+
+
+def worker_processes_rss_bytes() -> int:
+    """The summed RSS of the tracked worker processes (0 for one that has gone)."""
+    with _worker_lock:
+        pids = tuple(_worker_pids)
+    return sum(procfs.statm_rss_bytes(pid) or 0 for pid in pids)
 
 
 _default_probe: MemoryProbe | None = None

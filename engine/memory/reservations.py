@@ -41,6 +41,7 @@ class Purpose(StrEnum):
     CACHE_QUERY = "cache_query"
     VECTOR_INDEX = "vector_index"
     INDEX_BATCH = "index_batch"
+    INDEX_WORKERS = "index_workers"
     WRITER_HEAP = "writer_heap"
     OTHER = "other"
 

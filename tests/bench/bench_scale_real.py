@@ -186,7 +186,8 @@ def tree_size(root: Path) -> tuple[int, int]:
 
 @dataclass
 class RssSampler:
-    """Samples one process's RSS every 50 ms on a thread; peaks are kept per phase."""
+    """Samples a process's RSS with its children's (the indexing workers) every 50 ms on a
+    thread; peaks are kept per phase."""
 
     process: psutil.Process
     phase: str = "start"
@@ -200,12 +201,28 @@ class RssSampler:
                 rss = self.process.memory_info().rss
             except psutil.Error:
                 return
+            # The server's indexing worker processes are the engine's memory too.
+            rss += _children_rss(self.process)
             self.samples += 1
             self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss)
             self._stop.wait(SAMPLE_SECONDS)
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _children_rss(process: psutil.Process) -> int:
+    total = 0
+    try:
+        children = process.children(recursive=True)
+    except psutil.Error:
+        return 0
+    for child in children:
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended between the listing and the reading
+            continue
+    return total
 
 
 def _server_child(command: str) -> psutil.Process:
@@ -428,7 +445,8 @@ def report(measured: Measured, corpus_note: str) -> str:
         f"Corpus: {corpus_note}; {measured.indexed_files} files indexed, "
         f"indexer's last progress count {measured.indexed_bytes / 1e6:.0f} MB "
         f"({measured.source_files} files, {measured.source_bytes / 1e6:.0f} MB in the tree). "
-        f"`leindex --headless`, `memory.total_budget_mb: {BUDGET_MB}`, RSS of the server "
+        f"`leindex --headless`, `memory.total_budget_mb: {BUDGET_MB}`, RSS of the server and its "
+        "indexing worker processes "
         f"sampled from outside every {SAMPLE_SECONDS * 1000:.0f} ms "
         f"({measured.samples} samples). Searches: {SEARCHES} "
         f"({', '.join(f'{m} {n}' for m, n in sorted(measured.by_mode.items()))} answered, "

@@ -79,7 +79,7 @@ def test_a_failed_batch_leaves_the_manifest_as_it_was(
     def explode(*args, **kwargs):
         raise ValueError("tantivy said no")
 
-    monkeypatch.setattr(FullTextBatch, "put", explode)
+    monkeypatch.setattr(FullTextBatch, "put_analysis", explode)
     with pytest.raises(ValueError):
         engine.update_files(project.name, ["a.py"])
 

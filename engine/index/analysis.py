@@ -1,0 +1,143 @@
+"""Indexing's per-file CPU work, free of project state: reading a file, extracting its
+definitions, cutting its lexical documents, chunking and embedding it.
+
+These functions take paths and return plain values, so they run the same in-process and in
+the worker processes of `engine.index.analysis_pool` (which is why this module imports only
+the analysis code, never the engine).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.index.chunker import chunk_lines
+from engine.index.embed import Embedder
+from engine.index.segments import definition_segments
+from engine.index.subtokens import subtoken_text
+from engine.index.symbols import Symbol, extract_symbols
+from engine.index.walker import MAX_FILE_BYTES, read_source
+
+# The embedder is called on about this many characters at a time: its working arrays peak at
+# about 64 bytes per character (tracemalloc, hashing embedder: 22 MB for 256 KB of generated
+# code, 105 MB for 4 MB, at the same speed).
+EMBED_SLICE_CHARS = 256 << 10
+EMBED_BYTES_PER_CHAR = 64
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalDocument:
+    """One document of the `lexical` field: lines `start`..`end`, as sub-tokens (path first)."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileAnalysis:
+    """What the full-text stage writes for one file: its text, definitions and lexical
+    documents; or, when it cannot be indexed, `text` is None and `skip_reason` says why."""
+
+    rel: str
+    text: str | None
+    skip_reason: str | None = None
+    lossy: bool = False
+    symbols: tuple[Symbol, ...] = ()
+    lexical: tuple[LexicalDocument, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedFile:
+    """One file's chunk spans and their vectors (one row per span); `spans` is None when
+    the file could not be read (its vectors are to be removed)."""
+
+    rel: str
+    spans: tuple[tuple[int, int], ...] | None
+    vectors: np.ndarray | None = None
+
+
+def analyze_text(rel: str, text: str) -> tuple[tuple[Symbol, ...], tuple[LexicalDocument, ...]]:
+    """The definitions of `text` (the contents of `rel`) and its lexical documents: one per
+    definition where a grammar finds them, else cut where the semantic chunker cuts."""
+    symbols = tuple(extract_symbols(rel, text))
+    lines = text.split("\n")
+    if symbols:
+        pieces = definition_segments(lines, (symbol.line for symbol in symbols))
+    else:
+        pieces = chunk_lines(lines)
+    # The path is part of every document: file names say a lot about what code does.
+    header = subtoken_text(rel)
+    lexical = tuple(
+        LexicalDocument(piece.start, piece.end, f"{header} {subtoken_text(piece.text)}")
+        for piece in pieces
+    )
+    return symbols, lexical
+
+
+def analyze_file(root: str | os.PathLike[str], rel: str) -> FileAnalysis:
+    """Read `rel` under `root` and analyse it; a file that cannot be indexed says why."""
+    source = read_source(Path(root) / rel, MAX_FILE_BYTES)
+    if source.text is None:
+        return FileAnalysis(rel, None, source.skip_reason or "unreadable")
+    symbols, lexical = analyze_text(rel, source.text)
+    return FileAnalysis(rel, source.text, None, bool(source.lossy), symbols, lexical)
+
+
+def chunk_file(rel: str, text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """The texts to embed for `rel` (its path, then the chunk) and the chunks' line spans."""
+    chunks = chunk_lines(text.split("\n"))
+    # The path is part of every chunk: file names say a lot about what code does.
+    header = rel.replace("/", " ") + "\n"
+    return [header + chunk.text for chunk in chunks], [(chunk.start, chunk.end) for chunk in chunks]
+
+
+def embed_sliced(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """The embeddings of `texts`, about `EMBED_SLICE_CHARS` of text per embedder call, so the
+    embedder's working arrays stay one slice's size."""
+    parts = []
+    start = size = 0
+    for end, text in enumerate(texts, 1):
+        size += len(text)
+        if size >= EMBED_SLICE_CHARS or end == len(texts):
+            parts.append(embedder.embed(texts[start:end]))
+            start, size = end, 0
+    if not parts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def embed_texts(embedder: Embedder, files: list[tuple[str, str]]) -> list[EmbeddedFile]:
+    """Chunk and embed these (path, text) pairs; one embedder call per slice of text."""
+    texts: list[str] = []
+    spans_of: list[tuple[str, list[tuple[int, int]]]] = []
+    for rel, text in files:
+        chunk_texts, spans = chunk_file(rel, text)
+        texts.extend(chunk_texts)
+        spans_of.append((rel, spans))
+    embedded = embed_sliced(embedder, texts)
+    out = []
+    row = 0
+    for rel, spans in spans_of:
+        out.append(EmbeddedFile(rel, tuple(spans), embedded[row : row + len(spans)]))
+        row += len(spans)
+    return out
+
+
+def embed_files(
+    embedder: Embedder, root: str | os.PathLike[str], rels: list[str]
+) -> list[EmbeddedFile]:
+    """Read and embed these files under `root`; an unreadable one comes back with no spans."""
+    readable: list[tuple[str, str]] = []
+    unreadable: set[str] = set()
+    for rel in rels:
+        source = read_source(Path(root) / rel)
+        if source.text is None:
+            unreadable.add(rel)
+        else:
+            readable.append((rel, source.text))
+    embedded = {item.rel: item for item in embed_texts(embedder, readable)}
+    return [embedded[rel] if rel not in unreadable else EmbeddedFile(rel, None) for rel in rels]

@@ -1,0 +1,176 @@
+"""Worker processes for indexing's per-file CPU work, so a big index uses every core.
+
+Parsing (tree-sitter), sub-token splitting and embedding hold the GIL, so threads would take
+turns; processes do not. The main process keeps what must stay in one place (the tantivy
+writer, the symbols table, the vector index) and applies the workers' results in order while
+they analyse the next files.
+
+The workers' memory is the engine's: before they start it is reserved (one estimate per
+worker, `WORKER_BYTES_ESTIMATE`), and once they run their RSS is counted in every reading of
+the memory probe (`track_worker_process`); the reservation is then released, so nothing is
+counted twice. A budget without room for even one worker gets no pool and indexing runs
+in-process, as it does for small changes. Workers are started with `spawn` (a fork of a
+process running tantivy's and the monitor's threads is unsafe) and import only
+`engine.index.analysis_worker` (the analysis code, not the engine).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from engine.index.analysis import EmbeddedFile, FileAnalysis
+from engine.index.analysis_worker import analyze_group, embed_group, init_worker, worker_pid
+from engine.index.embed import Embedder, HashingEmbedder
+from engine.memory.probe import track_worker_process, untrack_worker_process
+from engine.memory.reservations import Purpose, ReservationRefused, Reserver
+from engine.priority import ProjectPriority
+
+log = logging.getLogger(__name__)
+
+# A worker's RSS at its peak (measured on the kernel's fs/: 38 MB after imports, 80 MB after
+# analysing and embedding all of it: bounded memos, parse trees, pymalloc arenas); its working
+# memory per task is part of the indexing batch's reservation.
+WORKER_BYTES_ESTIMATE = 80 << 20
+# Files are sent to a worker in groups of about this many source bytes: big enough that the
+# per-task cost is small, small enough that both workers stay busy to the end of a batch.
+GROUP_BYTES = 256 << 10
+GROUP_MAX_FILES = 64
+# Below this much work a pool costs more (starting interpreters) than it saves.
+MIN_POOL_BYTES = 16 << 20
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def can_embed_in_workers(embedder: Embedder) -> bool:
+    """Whether workers can embed with a copy of `embedder`: the model-free one is cheap to
+    copy; a model would be loaded once per worker, so models embed in-process."""
+    return type(embedder) is HashingEmbedder
+
+
+class AnalysisPool:
+    """A pool of worker processes for one indexing run; `close()` ends them."""
+
+    def __init__(
+        self,
+        workers: int,
+        embedder: Embedder | None,
+        reserver: Reserver,
+        priority: ProjectPriority,
+        project: str,
+    ) -> None:
+        self.workers = 0
+        self.embedder = (
+            embedder if embedder is not None and can_embed_in_workers(embedder) else None
+        )
+        self._pids: list[int] = []
+        self._executor: Executor | None = None
+        self.failed = False
+        grant = None
+        while workers > 0 and grant is None:
+            try:
+                grant = reserver.reserve(
+                    workers * WORKER_BYTES_ESTIMATE, Purpose.INDEX_WORKERS, priority, project
+                )
+            except ReservationRefused as refusal:
+                log.info("%s: %d indexing worker(s) refused: %s", project, workers, refusal)
+                workers -= 1
+        if grant is None:
+            return
+        try:
+            self._executor = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_worker,
+                initargs=(self.embedder,),
+            )
+            # Start every worker now (each ping waits for one), so their RSS is counted from
+            # here on and the grant can go.
+            futures = [self._executor.submit(worker_pid) for _ in range(workers)]
+            for pid in {future.result() for future in futures}:
+                self._track(pid)
+            self.workers = workers
+        except (OSError, BrokenProcessPool) as error:
+            log.warning(
+                "%s: indexing workers could not start (%s); indexing in-process", project, error
+            )
+            self.close()
+        finally:
+            grant.release()
+
+    @property
+    def running(self) -> bool:
+        return self._executor is not None and self.workers > 0 and not self.failed
+
+    def _track(self, pid: int) -> None:
+        if pid not in self._pids:
+            self._pids.append(pid)
+            track_worker_process(pid)
+
+    def analyze(self, root: Path, entries: list[tuple[str, int]]) -> Iterator[FileAnalysis]:
+        """The analyses of these (path, size) files, in their order."""
+        return self._map(analyze_group, root, entries)
+
+    def embed(self, root: Path, entries: list[tuple[str, int]]) -> Iterator[EmbeddedFile]:
+        """The chunks and vectors of these (path, size) files, in their order."""
+        if self.embedder is None:
+            raise RuntimeError("the workers have no embedder")
+        return self._map(embed_group, root, entries)
+
+    def _map(
+        self,
+        task: Callable[[str, list[str]], tuple[int, int, list]],
+        root: Path,
+        entries: list[tuple[str, int]],
+    ) -> Iterator:
+        assert self._executor is not None
+        groups = list(file_groups(entries))
+        roots = [str(root)] * len(groups)
+        try:
+            for pid, _rss, results in self._executor.map(task, roots, groups):
+                self._track(pid)  # a worker replaced after a crash is counted too
+                yield from results
+        except BrokenProcessPool:
+            self.failed = True
+            raise
+
+    def close(self) -> None:
+        """End the workers (waiting for them) and stop counting their memory."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        for pid in self._pids:
+            untrack_worker_process(pid)
+        self._pids.clear()
+        self.workers = 0
+
+    def __enter__(self) -> AnalysisPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def file_groups(entries: list[tuple[str, int]]) -> Iterator[list[str]]:
+    """The paths of (path, size) `entries` in groups of about `GROUP_BYTES`, in order."""
+    group: list[str] = []
+    size = 0
+    for rel, nbytes in entries:
+        group.append(rel)
+        size += nbytes
+        if size >= GROUP_BYTES or len(group) >= GROUP_MAX_FILES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group

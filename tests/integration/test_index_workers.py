@@ -1,0 +1,235 @@
+"""Indexing in worker processes: the same index as in-process, memory counted, and a worker
+that dies or cannot start never stops indexing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from engine.index import Engine, indexer
+from engine.index.analysis_pool import AnalysisPool
+from engine.index.embed import HashingEmbedder
+from engine.index.results import STAGE_FULLTEXT, IndexProgress
+from engine.memory import probe as probe_module
+from engine.memory.probe import MemoryProbe, worker_processes_rss_bytes
+from engine.memory.reservations import (
+    Purpose,
+    ReservationRefused,
+    ReservationRequest,
+    UnlimitedReserver,
+)
+from engine.priority import ProjectPriority
+
+C_SOURCE = """\
+#define RING_SIZE_{n} 64
+struct ring_{n} {{
+    int head;
+    int tail;
+}};
+
+static int ring_push_{n}(struct ring_{n} *ring, int value)
+{{
+    ring->head = (ring->head + value) % RING_SIZE_{n};
+    return ring->head;
+}}
+"""
+PY_SOURCE = """\
+class Ledger{n}:
+    def settle_account_{n}(self, amount):
+        return amount * {n}
+
+
+def parse_ledger_line_{n}(line):
+    return line.split(",")
+"""
+
+
+def _corpus(root: Path, files: int = 60) -> Path:
+    root.mkdir(parents=True)
+    for n in range(files):
+        (root / f"ring_{n:02d}.c").write_text(C_SOURCE.format(n=n) * 3)
+        (root / f"ledger_{n:02d}.py").write_text(PY_SOURCE.format(n=n) * 3)
+    (root / "blob.bin").write_bytes(b"\0binary\0" * 64)
+    return root
+
+
+@pytest.fixture
+def pooled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every indexing run uses two worker processes, however small; the pools' sizes."""
+    opened: list[int] = []
+    real_open = indexer._open_pool
+
+    def open_pool(project, work_bytes):
+        pool = real_open(project, work_bytes)
+        if pool is not None:
+            opened.append(pool.workers)
+        return pool
+
+    monkeypatch.setattr(indexer, "MIN_POOL_BYTES", 0)
+    monkeypatch.setattr(indexer, "available_cores", lambda: 2)
+    monkeypatch.setattr(indexer, "_open_pool", open_pool)
+    return opened
+
+
+def _index(tmp_path: Path, name: str, corpus: Path, **kwargs) -> tuple[Engine, object]:
+    engine = Engine(home=tmp_path / name, embedder=HashingEmbedder(64), watch_files=False)
+    return engine, engine.add_project(corpus, **kwargs)
+
+
+def _snapshot(engine: Engine, project) -> dict:
+    return {
+        "ring": [(h.path, h.line) for h in engine.search("ring_push_7", limit=50).hits],
+        "question": [
+            (h.path, h.line)
+            for h in engine.search("settle the account", mode="hybrid", limit=20).hits
+        ],
+        "semantic": [
+            (h.path, h.line)
+            for h in engine.search("parse ledger line", mode="semantic", limit=20).hits
+        ],
+        "symbols": sorted(
+            (s.name, s.kind, s.path, s.line) for s in project.fulltext.symbols.find("ring_*")
+        )
+        + sorted(
+            (s.name, s.kind, s.path, s.line)
+            for s in project.fulltext.symbols.find("Ledger", prefix=True)
+        ),
+        "chunks": len(project.vectors),
+        "skipped": project.skipped,
+        "docs": project.fulltext.num_docs,
+    }
+
+
+def test_workers_build_the_same_index_as_in_process(tmp_path: Path, pooled: list[int]) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    engine, project = _index(tmp_path, "pooled", corpus)
+    with_workers = _snapshot(engine, project)
+    engine.close()
+    assert pooled == [2]
+
+    indexer.MIN_POOL_BYTES = 1 << 62  # restored by monkeypatch
+    engine, project = _index(tmp_path, "in-process", corpus)
+    in_process = _snapshot(engine, project)
+    engine.close()
+
+    assert pooled == [2]  # no pool the second time
+    assert with_workers == in_process
+    assert with_workers["ring"][0][0] == "ring_07.c"
+    assert with_workers["skipped"].get("binary") == 1
+    assert with_workers["chunks"] > 0
+
+
+def test_worker_memory_is_counted_while_they_run_and_not_after() -> None:
+    own = MemoryProbe()
+    with AnalysisPool(
+        2, HashingEmbedder(64), UnlimitedReserver(), ProjectPriority.MEDIUM, "p"
+    ) as pool:
+        assert pool.workers == 2
+        workers = worker_processes_rss_bytes()
+        assert workers > 10 << 20  # two interpreters
+        sample = own.sample()
+        assert sample.workers > 0 and sample.rss - sample.own_rss == sample.workers
+    assert worker_processes_rss_bytes() == 0
+    assert own.sample().workers == 0
+
+
+class _NoRoomForWorkers(UnlimitedReserver):
+    """Grants everything but worker processes; records what was asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: list[int] = []
+
+    def reserve(self, nbytes, purpose, priority, project=None):
+        if purpose == Purpose.INDEX_WORKERS:
+            self.refused.append(nbytes)
+            raise ReservationRefused(
+                ReservationRequest(nbytes, purpose, priority, project), 0, "test: no room"
+            )
+        return super().reserve(nbytes, purpose, priority, project)
+
+
+def test_no_room_for_workers_means_indexing_in_process(tmp_path: Path, pooled: list[int]) -> None:
+    reserver = _NoRoomForWorkers()
+    engine = Engine(home=tmp_path / "home", embedder=HashingEmbedder(64), watch_files=False)
+    project = engine.registry.add(_corpus(tmp_path / "corpus"))
+    project.reserver = reserver
+    engine._index(project, None)
+    try:
+        assert pooled == []
+        # Two workers were asked for, then one; neither fitted.
+        assert len(reserver.refused) == 2 and reserver.refused[0] == 2 * reserver.refused[1]
+        assert [h.path for h in engine.search("ring_push_7").hits][:1] == ["ring_07.c"]
+        assert len(project.vectors) > 0
+    finally:
+        engine.close()
+
+
+def test_a_killed_worker_does_not_stop_indexing(
+    tmp_path: Path, pooled: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(indexer, "_PROGRESS_EVERY", 1)
+    killed: list[int] = []
+
+    def kill_workers(progress: IndexProgress) -> None:
+        if killed or progress.stage != STAGE_FULLTEXT or progress.files_done < 5:
+            return
+        with probe_module._worker_lock:
+            pids = list(probe_module._worker_pids)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        killed.extend(pids)
+
+    corpus = _corpus(tmp_path / "corpus", files=120)
+    engine, project = _index(tmp_path, "home", corpus, on_progress=kill_workers)
+    try:
+        assert killed, "the workers were never seen"
+        assert project.progress.phase == "ready"
+        assert not project.pending_vector_paths
+        for n in (3, 60, 119):
+            assert [h.path for h in engine.search(f"ring_push_{n}").hits][:1] == [f"ring_{n:02d}.c"]
+        indexed = [
+            rel for rel, state in project.manifest.files.items() if state.status == "indexed"
+        ]
+        assert len(indexed) == 240
+        assert worker_processes_rss_bytes() == 0
+    finally:
+        engine.close()
+
+
+class _NoRoomBesideWorkers(UnlimitedReserver):
+    """Refuses an indexing batch while worker processes hold memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused_beside_workers = 0
+
+    def reserve(self, nbytes, purpose, priority, project=None):
+        if purpose == Purpose.INDEX_BATCH and worker_processes_rss_bytes() > 0:
+            self.refused_beside_workers += 1
+            raise ReservationRefused(
+                ReservationRequest(nbytes, purpose, priority, project), 0, "test: workers"
+            )
+        return super().reserve(nbytes, purpose, priority, project)
+
+
+def test_the_workers_give_way_to_a_batch_that_needs_their_memory(
+    tmp_path: Path, pooled: list[int]
+) -> None:
+    reserver = _NoRoomBesideWorkers()
+    engine = Engine(home=tmp_path / "home", embedder=HashingEmbedder(64), watch_files=False)
+    project = engine.registry.add(_corpus(tmp_path / "corpus"))
+    project.reserver = reserver
+    engine._index(project, None)
+    try:
+        assert pooled == [2]  # they started...
+        assert reserver.refused_beside_workers == 1  # ...and stopped at the first refusal
+        assert worker_processes_rss_bytes() == 0
+        assert project.progress.phase == "ready" and not project.semantic_note
+        assert [h.path for h in engine.search("ring_push_7").hits][:1] == ["ring_07.c"]
+        assert len(project.vectors) > 0 and not project.pending_vector_paths
+    finally:
+        engine.close()
