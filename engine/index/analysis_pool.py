@@ -134,13 +134,21 @@ class AnalysisPool:
         root: Path,
         entries: list[tuple[str, int]],
     ) -> Iterator:
+        """Hand every group to the workers now; the iterator yields their results in order."""
         assert self._executor is not None
         groups = list(file_groups(entries))
-        roots = [str(root)] * len(groups)
         try:
-            for pid, _rss, results in self._executor.map(task, roots, groups):
+            results = self._executor.map(task, [str(root)] * len(groups), groups)
+        except BrokenProcessPool:
+            self.failed = True
+            raise
+        return self._results(results)
+
+    def _results(self, results: Iterator[tuple[int, int, list]]) -> Iterator:
+        try:
+            for pid, _rss, items in results:
                 self._track(pid)  # a worker replaced after a crash is counted too
-                yield from results
+                yield from items
         except BrokenProcessPool:
             self.failed = True
             raise

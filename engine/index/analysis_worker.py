@@ -7,6 +7,7 @@ manager, the config or tantivy (a worker's RSS is the engine's too).
 from __future__ import annotations
 
 import os
+import signal
 
 from engine import procfs
 from engine.index.analysis import EmbeddedFile, FileAnalysis, analyze_file, embed_files
@@ -19,6 +20,8 @@ _malloc_trim = None
 def init_worker(embedder: Embedder | None) -> None:
     """Runs once in each worker: keep its copy of the embedder."""
     global _embedder, _malloc_trim
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides, and ends us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _embedder = embedder
     _malloc_trim = procfs.load_malloc_trim()
 

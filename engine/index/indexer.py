@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from concurrent.futures.process import BrokenProcessPool
 
 from engine.atomic import set_aside
@@ -289,6 +290,63 @@ class _Run:
         self.over_budget = False
         self._reported_at = 0
         self.pool: AnalysisPool | None = None
+        # The next batch, reserved and handed to the workers early: (start, batch, grant).
+        self._ahead: tuple[int, list[FileEntry], Grant] | None = None
+        # Results the workers are computing, by the batch's (first path, length).
+        self._submitted: dict[tuple[str, int], Iterator[FileAnalysis] | Iterator[EmbeddedFile]]
+        self._submitted = {}
+
+    def look_ahead(
+        self,
+        entries: list[FileEntry],
+        start: int,
+        cap: int,
+        stage: str,
+        cost: Callable[[_Run, list[FileEntry]], int],
+    ) -> None:
+        """Reserve the batch after this one and hand it to the workers now, if it fits
+        without waiting; else it is taken as usual when its turn comes."""
+        pool = self.usable_pool()
+        if pool is None or start >= len(entries) or self._ahead is not None:
+            return
+        if stage == STAGE_SEMANTIC and pool.embedder is None:
+            return
+        batch = _take(entries, start, cap)
+        project = self.project
+        reserver = project.reserver if project.reserver is not None else get_default_reserver()
+        grant = reserver.try_reserve(
+            cost(self, batch), Purpose.INDEX_BATCH, project.priority, project.name
+        )
+        if grant is None:
+            return
+        files = [(entry.rel, entry.size) for entry in batch]
+        submit = pool.analyze if stage == STAGE_FULLTEXT else pool.embed
+        try:
+            self._submitted[_batch_key(batch)] = submit(project.path, files)
+        except BrokenProcessPool as error:
+            grant.release()
+            self.pool_broke(error)
+            return
+        self._ahead = (start, batch, grant)
+
+    def take_ahead(self, start: int) -> tuple[list[FileEntry], Grant] | None:
+        """The batch reserved ahead, if it starts at `start`."""
+        if self._ahead is None or self._ahead[0] != start:
+            self.drop_ahead()
+            return None
+        _, batch, grant = self._ahead
+        self._ahead = None
+        return batch, grant
+
+    def submitted(self, batch: list[FileEntry]) -> Iterator | None:
+        """The workers' results for `batch` if it was handed to them ahead."""
+        return self._submitted.pop(_batch_key(batch), None)
+
+    def drop_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead[2].release()
+        self._submitted.clear()
 
     def usable_pool(self) -> AnalysisPool | None:
         pool = self.pool
@@ -302,6 +360,7 @@ class _Run:
         self.close_pool()
 
     def close_pool(self) -> None:
+        self.drop_ahead()
         pool, self.pool = self.pool, None
         if pool is not None:
             pool.close()
@@ -432,25 +491,34 @@ def _run_stage(
     written: list[FileEntry] = []
     cap = run.batch_bytes
     start = 0
-    while start < len(entries) and not run.stopped():
-        batch = _take(entries, start, cap)
-        grant = run.reserve(cost(run, batch), stage, can_shrink=len(batch) > 1)
-        if grant is REFUSED:
-            cap = max(1, sum(entry.size for entry in batch) // 2)
-            continue
-        if grant is None:
-            break
-        try:
-            written.extend(write(run, batch))
-        except Exception as error:
-            if not is_disk_full(error):
-                raise
-            _stop_for_full_disk(run, error)
-            break
-        finally:
-            grant.release()
-        start += len(batch)
-        cap = min(run.batch_bytes, cap * 2)
+    try:
+        while start < len(entries) and not run.stopped():
+            ahead = run.take_ahead(start)
+            if ahead is not None:
+                batch, grant = ahead
+            else:
+                batch = _take(entries, start, cap)
+                grant = run.reserve(cost(run, batch), stage, can_shrink=len(batch) > 1)
+                if grant is REFUSED:
+                    cap = max(1, sum(entry.size for entry in batch) // 2)
+                    continue
+                if grant is None:
+                    break
+            try:
+                # The workers analyse the next batch while this one is written and committed.
+                run.look_ahead(entries, start + len(batch), cap, stage, cost)
+                written.extend(write(run, batch))
+            except Exception as error:
+                if not is_disk_full(error):
+                    raise
+                _stop_for_full_disk(run, error)
+                break
+            finally:
+                grant.release()
+            start += len(batch)
+            cap = min(run.batch_bytes, cap * 2)
+    finally:
+        run.drop_ahead()
     return written
 
 
@@ -471,6 +539,10 @@ def _stop_for_full_disk(run: _Run, error: BaseException) -> None:
         "project to index the rest"
     )
     log.warning("%s", project.index_note)
+
+
+def _batch_key(batch: list[FileEntry]) -> tuple[str, int]:
+    return batch[0].rel, len(batch)
 
 
 def _take(entries: list[FileEntry], start: int, max_bytes: int) -> list[FileEntry]:
@@ -553,11 +625,14 @@ def _analyses(run: _Run, entries: list[FileEntry]) -> Iterator[FileAnalysis]:
     pool = run.usable_pool()
     if pool is not None:
         try:
-            for analysis in pool.analyze(run.project.path, [(e.rel, e.size) for e in entries]):
+            results = run.submitted(entries) or pool.analyze(
+                run.project.path, [(e.rel, e.size) for e in entries]
+            )
+            for analysis in results:
                 yield analysis
                 done += 1
             return
-        except BrokenProcessPool as error:
+        except (BrokenProcessPool, CancelledError) as error:
             run.pool_broke(error)
     for entry in entries[done:]:
         yield analyze_file(run.project.path, entry.rel)
@@ -597,7 +672,8 @@ def _semantic_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
     with project.lock:
         if project.closed or project.vectors is None:
             return []  # unloaded meanwhile: the files stay pending until the next load
-        _store_embedded(project, project.vectors, _embedded(run, _still_pending(project, entries)))
+        pending = _still_pending(project, entries)
+        _store_embedded(project, project.vectors, _embedded(run, entries, pending))
         for entry in entries:
             project.pending_vector_paths.discard(entry.rel)
         run.done += len(entries)
@@ -621,20 +697,29 @@ def _still_pending(project: Project, entries: list[FileEntry]) -> list[FileEntry
     return pending
 
 
-def _embedded(run: _Run, entries: list[FileEntry]) -> Iterator[EmbeddedFile]:
-    """The entries' chunks and vectors in order: from the workers while they run and can
-    embed, else in-process a group of files at a time."""
-    done = 0
+def _embedded(
+    run: _Run, batch: list[FileEntry], pending: list[FileEntry]
+) -> Iterator[EmbeddedFile]:
+    """The chunks and vectors of the `pending` entries of `batch`, in order: from the workers
+    while they run and can embed (the batch may have been handed to them ahead, whole),
+    else in-process a group of files at a time."""
+    wanted = {entry.rel for entry in pending}
+    done: set[str] = set()
     pool = run.usable_pool()
     if pool is not None and pool.embedder is not None:
         try:
-            for item in pool.embed(run.project.path, [(e.rel, e.size) for e in entries]):
-                yield item
-                done += 1
+            results = run.submitted(batch) or pool.embed(
+                run.project.path, [(e.rel, e.size) for e in pending]
+            )
+            for item in results:
+                if item.rel in wanted:
+                    done.add(item.rel)
+                    yield item
             return
-        except BrokenProcessPool as error:
+        except (BrokenProcessPool, CancelledError) as error:
             run.pool_broke(error)
-    for group in file_groups([(entry.rel, entry.size) for entry in entries[done:]]):
+    rest = [(entry.rel, entry.size) for entry in pending if entry.rel not in done]
+    for group in file_groups(rest):
         yield from _embed_files(run.project, group)
 
 
