@@ -101,7 +101,7 @@ class AnalysisPool:
             for pid in {future.result() for future in futures}:
                 self._track(pid)
             self.workers = workers
-        except (OSError, BrokenProcessPool) as error:
+        except (OSError, RuntimeError) as error:  # BrokenProcessPool is a RuntimeError
             log.warning(
                 "%s: indexing workers could not start (%s); indexing in-process", project, error
             )

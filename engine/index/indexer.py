@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import multiprocessing
 import os
 import stat
 import threading
@@ -246,8 +247,8 @@ def _open_pool(project: Project, work_bytes: int) -> AnalysisPool | None:
     """Worker processes for a run big enough to gain from them, as many as there are cores
     (fewer if the budget has room for fewer); None to index in-process."""
     cores = available_cores()
-    if cores < 2 or work_bytes < MIN_POOL_BYTES:
-        return None
+    if cores < 2 or work_bytes < MIN_POOL_BYTES or multiprocessing.parent_process() is not None:
+        return None  # (in a worker process: workers never start workers)
     reserver = project.reserver if project.reserver is not None else get_default_reserver()
     # Asked at LOW priority: room for workers may come from cleaning or spilling caches,
     # never from evicting another project's data.
