@@ -19,9 +19,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 from engine.index.analysis import EmbeddedFile, FileAnalysis
@@ -43,6 +46,32 @@ GROUP_BYTES = 256 << 10
 GROUP_MAX_FILES = 64
 # Below this much work a pool costs more (starting interpreters) than it saves.
 MIN_POOL_BYTES = 16 << 20
+
+
+def _stderr_is_a_file() -> bool:
+    """Whether sys.stderr is a real file (under the TUI it is Textual's capture, fd -1)."""
+    try:
+        return sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+_tracker_lock = threading.Lock()
+
+
+def _start_resource_tracker_quietly() -> None:
+    """Start multiprocessing's resource tracker with /dev/null as its stderr.
+
+    The tracker is handed sys.stderr's fd; when that is not a file (the TUI captures output)
+    starting it fails ('bad value(s) in fds_to_keep'), and its messages must not reach the
+    screen the TUI draws on either.
+    """
+    with _tracker_lock, open(os.devnull, "w") as devnull:
+        saved, sys.stderr = sys.stderr, devnull
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = saved
 
 
 def available_cores() -> int:
@@ -89,11 +118,14 @@ class AnalysisPool:
         if grant is None:
             return
         try:
+            quiet = not _stderr_is_a_file()
+            if quiet:
+                _start_resource_tracker_quietly()
             self._executor = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=init_worker,
-                initargs=(self.embedder,),
+                initargs=(self.embedder, quiet),
             )
             # Start every worker now (each ping waits for one), so their RSS is counted from
             # here on and the grant can go.
@@ -101,7 +133,7 @@ class AnalysisPool:
             for pid in {future.result() for future in futures}:
                 self._track(pid)
             self.workers = workers
-        except (OSError, RuntimeError) as error:  # BrokenProcessPool is a RuntimeError
+        except Exception as error:  # an accelerator that cannot start is no reason to fail
             log.warning(
                 "%s: indexing workers could not start (%s); indexing in-process", project, error
             )

@@ -17,11 +17,19 @@ _embedder: Embedder | None = None
 _malloc_trim = None
 
 
-def init_worker(embedder: Embedder | None) -> None:
-    """Runs once in each worker: keep its copy of the embedder."""
+def init_worker(embedder: Embedder | None, quiet: bool = False) -> None:
+    """Runs once in each worker: keep its copy of the embedder; stdout goes to /dev/null, and
+    stderr too when `quiet` (the parent draws a TUI on the terminal the worker inherited)."""
     global _embedder, _malloc_trim
     # Ctrl-C in a terminal reaches the whole process group: the parent decides, and ends us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Never write to the stdout inherited from the parent: under `--headless` it carries
+    # the MCP protocol.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    if quiet:
+        os.dup2(devnull, 2)
+    os.close(devnull)
     _embedder = embedder
     _malloc_trim = procfs.load_malloc_trim()
 

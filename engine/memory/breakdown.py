@@ -158,13 +158,14 @@ def build_tree(breakdown: MemoryBreakdown) -> BreakdownNode:
                 "derived",
                 [
                     node("other_rss.tantivy", "Tantivy Index", b.tantivy_mapped_mb, "measured"),
-                    # Only while indexing workers run, so the usual tree keeps its shape.
+                    node("other_rss.other", "Other", other_rss_rest, "derived"),
+                    # Only while indexing workers run, so the usual tree keeps its shape (and
+                    # last, where the dashboard's tree appends a node that comes and goes).
                     *(
                         [node("other_rss.workers", "Indexing Workers", b.workers_mb, "measured")]
                         if b.workers_mb > 0
                         else []
                     ),
-                    node("other_rss.other", "Other", other_rss_rest, "derived"),
                 ],
             ),
         ],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -255,3 +257,33 @@ def test_the_workers_give_way_to_a_batch_that_needs_their_memory(
         assert len(project.vectors) > 0 and not project.pending_vector_paths
     finally:
         engine.close()
+
+
+def test_workers_start_when_stderr_is_not_a_file_as_under_the_tui(tmp_path: Path) -> None:
+    # Textual replaces sys.stderr with a capture whose fileno() is -1; multiprocessing's
+    # resource tracker used to fail to start on it ('bad value(s) in fds_to_keep').
+    code = """
+import sys
+class Capture:
+    def write(self, text): return len(text)
+    def flush(self): pass
+    def fileno(self): return -1
+sys.stderr = Capture()
+from engine.index.analysis_pool import AnalysisPool
+from engine.index.embed import HashingEmbedder
+from engine.memory.reservations import UnlimitedReserver
+from engine.priority import ProjectPriority
+pool = AnalysisPool(2, HashingEmbedder(64), UnlimitedReserver(), ProjectPriority.LOW, "p")
+print(pool.workers)
+pool.close()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"
+    assert done.stderr == ""  # nothing from the workers reaches the terminal
