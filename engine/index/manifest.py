@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -127,7 +128,8 @@ class Manifest:
             statuses[index] = STATUS_SKIPPED
         pending = _column(path, body, "vectors_pending", int, len(paths))
         rows = zip(mtimes, sizes, statuses, strict=True)
-        files = dict(zip(paths, map(FileState._make, rows), strict=True))
+        # tuple.__new__ straight from C: FileState._make is a Python call per file.
+        files = dict(zip(paths, map(tuple.__new__, repeat(FileState), rows), strict=True))
         manifest = cls(header.project_path, header.embedder, files)
         manifest.vectors_pending = {paths[index] for index in pending}
         return manifest
@@ -178,9 +180,9 @@ def _column(path: Path, body: dict, key: str, kind: type, below: int | None = No
     """`body[key]` if it is a list of `kind` (of indexes under `below`, if given)."""
     values = body.get(key)
     # `type(v) is int` also refuses booleans, which JSON's true/false would be.
-    if not isinstance(values, list) or not all(type(value) is kind for value in values):
+    if not isinstance(values, list) or not set(map(type, values)) <= {kind}:
         raise ManifestError(f"{path}: key {key!r} is not a list of {kind.__name__}")
-    if below is not None and not all(0 <= value < below for value in values):
+    if below is not None and values and not (min(values) >= 0 and max(values) < below):
         raise ManifestError(f"{path}: key {key!r} has an index out of range")
     return values
 
