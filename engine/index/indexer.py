@@ -130,6 +130,8 @@ def open_project(
             # Serve the index as it is; the manifest is left alone, so the next open syncs.
             log.warning("%s: not brought up to date: %s", project.name, error)
         else:
+            if vectors is not None:  # built from scratch: pack the symbol table once
+                project.fulltext.symbols.compact()
             try:
                 project.persist()
             except OSError as error:

@@ -273,3 +273,34 @@ def test_a_constant_left_out_of_the_table_is_still_found_by_name(tmp_path, tmp_l
     finally:
         engine.close()
         set_engine(None)
+
+
+def test_compact_packs_a_table_filled_in_random_name_order(tmp_path):
+    import random
+
+    store = SymbolStore(tmp_path)
+    names = [f"name_{n:06d}_{'x' * 20}" for n in range(20_000)]
+    random.Random(7).shuffle(names)
+    store.begin()
+    for start in range(0, len(names), 500):
+        body = "".join(f"int {name}(void) {{ return 0; }}\n" for name in names[start : start + 500])
+        store.put(f"f{start}.c", body)
+    store.commit()
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = store.path.stat().st_size
+    store.compact()
+    assert store.path.stat().st_size < 0.95 * before
+    assert store.count() == 20_000 and store.find("NAME_000123", prefix=True)
+
+
+def test_a_first_index_compacts_its_symbols_once_and_a_reopen_does_not(
+    tmp_path, tmp_leindex_home, monkeypatch
+):
+    calls = []
+    monkeypatch.setattr(SymbolStore, "compact", lambda self: calls.append(self.path))
+    root = _project(tmp_path / "proj")
+    for _ in range(2):
+        engine = Engine(home=tmp_leindex_home, watch_files=False)
+        engine.add_project(root)
+        engine.close()
+    assert len(calls) == 1
