@@ -16,8 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.atomic import set_aside
 from engine.index.chunker import chunk_lines
@@ -38,7 +37,6 @@ from engine.index.manifest import (
 )
 from engine.index.project import Project
 from engine.index.results import STAGE_FULLTEXT, STAGE_SEMANTIC, IndexProgress
-from engine.index.vectors import VectorIndex
 from engine.index.walker import (
     MAX_FILE_BYTES,
     SKIP_BINARY,
@@ -55,6 +53,11 @@ from engine.memory.reservations import (
     get_default_reserver,
     unreserved,
 )
+
+if TYPE_CHECKING:  # numpy and the vector index load on first use, not to answer a search
+    import numpy as np
+
+    from engine.index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,8 @@ def open_project(
                 with project.fulltext.batch() as batch:
                     batch.clear()
                 manifest = Manifest(str(project.path), project.embedder.name)
+                from engine.index.vectors import VectorIndex
+
                 vectors = VectorIndex(project.embedder.dim, project.embedder.name)
                 project.vectors_dirty = True
             project.manifest = manifest
@@ -611,6 +616,8 @@ def _embed_sliced(project: Project, texts: list[str]) -> np.ndarray | None:
             start, size = end, 0
     if not parts:
         return None
+    import numpy as np
+
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
@@ -637,6 +644,8 @@ def start_vector_rebuild(project: Project) -> VectorIndex:
     """An empty vector index, and a background sync that embeds every indexed file into it
     in reserved batches (when the saved one cannot be trusted). Until it is done, semantic
     answers say so; the search that found the damage does not wait for it."""
+    from engine.index.vectors import VectorIndex
+
     vectors = VectorIndex(project.embedder.dim, project.embedder.name)
     project.set_vectors(vectors)
     files = project.manifest.files if project.manifest else {}
