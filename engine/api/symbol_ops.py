@@ -105,7 +105,10 @@ def find_symbol(
     for target in _projects(project):
         if target.fulltext is None:
             continue
-        for symbol in _store(target).find(name, prefix=prefix, kind=kind or None, limit=limit):
+        symbols = _store(target).find(name, prefix=prefix, kind=kind or None, limit=limit)
+        if not symbols and not prefix and kind in (None, "", "macro"):
+            symbols = searcher.constant_definitions(target, name, limit)
+        for symbol in symbols:
             found.append(_symbol_dict(target, symbol))
     found = found[:limit]
     return {"name": name, "prefix": prefix, "kind": kind, "count": len(found), "symbols": found}
@@ -123,7 +126,10 @@ def find_references(name: str, project: str | None = None, limit: int = 100) -> 
     for target in _projects(project):
         if target.fulltext is None:
             continue
-        defined = {(s.path, s.line) for s in _store(target).find(name, limit=MAX_RESULTS)}
+        symbols = _store(target).find(name, limit=MAX_RESULTS)
+        if not symbols:
+            symbols = searcher.constant_definitions(target, name, MAX_RESULTS)
+        defined = {(s.path, s.line) for s in symbols}
         definitions += len(defined)
         hits = searcher._plain_fulltext_hits(target, name, limit + len(defined), True)
         for hit in hits:

@@ -9,10 +9,10 @@ the analysis code, never the engine).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.index.chunker import chunk_lines
 from engine.index.embed import Embedder
@@ -21,11 +21,19 @@ from engine.index.subtokens import subtoken_text
 from engine.index.symbols import Symbol, extract_symbols
 from engine.index.walker import MAX_FILE_BYTES, read_source
 
+if TYPE_CHECKING:  # numpy is imported when something is embedded, not to open a project
+    import numpy as np
+
 # The embedder is called on about this many characters at a time: its working arrays peak at
 # about 64 bytes per character (tracemalloc, hashing embedder: 22 MB for 256 KB of generated
 # code, 105 MB for 4 MB, at the same speed).
 EMBED_SLICE_CHARS = 256 << 10
 EMBED_BYTES_PER_CHAR = 64
+# Files are handled in groups of about this many source bytes (a worker's task, an in-process
+# embedding call): big enough that the per-group cost is small, small enough that both workers
+# stay busy to the end of a batch.
+GROUP_BYTES = 256 << 10
+GROUP_MAX_FILES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,8 @@ def chunk_file(rel: str, text: str) -> tuple[list[str], list[tuple[int, int]]]:
 def embed_sliced(embedder: Embedder, texts: list[str]) -> np.ndarray:
     """The embeddings of `texts`, about `EMBED_SLICE_CHARS` of text per embedder call, so the
     embedder's working arrays stay one slice's size."""
+    import numpy as np
+
     parts = []
     start = size = 0
     for end, text in enumerate(texts, 1):
@@ -141,3 +151,25 @@ def embed_files(
             readable.append((rel, source.text))
     embedded = {item.rel: item for item in embed_texts(embedder, readable)}
     return [embedded[rel] if rel not in unreadable else EmbeddedFile(rel, None) for rel in rels]
+
+
+def file_groups(entries: list[tuple[str, int]]) -> Iterator[list[str]]:
+    """The paths of (path, size) `entries` in groups of about `GROUP_BYTES`, in order."""
+    group: list[str] = []
+    size = 0
+    for rel, nbytes in entries:
+        group.append(rel)
+        size += nbytes
+        if size >= GROUP_BYTES or len(group) >= GROUP_MAX_FILES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

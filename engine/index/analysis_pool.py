@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-from engine.index.analysis import EmbeddedFile, FileAnalysis
+from engine.index.analysis import EmbeddedFile, FileAnalysis, file_groups
 from engine.index.analysis_worker import analyze_group, embed_group, init_worker, worker_pid
 from engine.index.embed import Embedder, HashingEmbedder
 from engine.memory.probe import track_worker_process, untrack_worker_process
@@ -40,12 +40,6 @@ log = logging.getLogger(__name__)
 # analysing and embedding all of it: bounded memos, parse trees, pymalloc arenas); its working
 # memory per task is part of the indexing batch's reservation.
 WORKER_BYTES_ESTIMATE = 80 << 20
-# Files are sent to a worker in groups of about this many source bytes: big enough that the
-# per-task cost is small, small enough that both workers stay busy to the end of a batch.
-GROUP_BYTES = 256 << 10
-GROUP_MAX_FILES = 64
-# Below this much work a pool costs more (starting interpreters) than it saves.
-MIN_POOL_BYTES = 16 << 20
 
 
 def _stderr_is_a_file() -> bool:
@@ -72,14 +66,6 @@ def _start_resource_tracker_quietly() -> None:
             resource_tracker.ensure_running()
         finally:
             sys.stderr = saved
-
-
-def available_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def can_embed_in_workers(embedder: Embedder) -> bool:
@@ -200,17 +186,3 @@ class AnalysisPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def file_groups(entries: list[tuple[str, int]]) -> Iterator[list[str]]:
-    """The paths of (path, size) `entries` in groups of about `GROUP_BYTES`, in order."""
-    group: list[str] = []
-    size = 0
-    for rel, nbytes in entries:
-        group.append(rel)
-        size += nbytes
-        if size >= GROUP_BYTES or len(group) >= GROUP_MAX_FILES:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import zlib
 from itertools import chain
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported on first use: a search that embeds nothing never loads it
+    import numpy as np
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -85,13 +86,18 @@ class HashingEmbedder:
         self._identifier_ids: dict[str, int] = {}
         self._identifier_features: list[tuple[int, ...]] = []  # by identifier id
         self._feature_ids: dict[str, int] = {}
-        self._buckets = np.zeros((1024, self.HASHES), dtype=np.int64)
-        self._signs = np.zeros((1024, self.HASHES), dtype=np.float32)
+        self._buckets: np.ndarray | None = None  # allocated on first use, with numpy
+        self._signs: np.ndarray | None = None
 
     def _feature_id(self, feature: str) -> int:
+        import numpy as np
+
         found = self._feature_ids.get(feature)
         if found is None:
             found = len(self._feature_ids)
+            if self._buckets is None or self._signs is None:
+                self._buckets = np.zeros((1024, self.HASHES), dtype=np.int64)
+                self._signs = np.zeros((1024, self.HASHES), dtype=np.float32)
             if found >= len(self._buckets):
                 self._buckets = np.concatenate([self._buckets, np.zeros_like(self._buckets)])
                 self._signs = np.concatenate([self._signs, np.zeros_like(self._signs)])
@@ -116,6 +122,8 @@ class HashingEmbedder:
 
     def _identifier_counts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, identifier id, count) of each distinct identifier of each text."""
+        import numpy as np
+
         words_of = [_IDENTIFIER.findall(text) for text in texts]
         words = list(chain.from_iterable(words_of))
         ids = list(map(self._identifier_ids.get, words))
@@ -130,6 +138,8 @@ class HashingEmbedder:
 
     def _feature_counts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, feature id, count) triples: each identifier's count given to its features."""
+        import numpy as np
+
         key_rows, key_identifiers, counts = self._identifier_counts(texts)
         distinct, inverse = np.unique(key_identifiers, return_inverse=True)
         features_of = [self._identifier_features[i] for i in distinct.tolist()]
@@ -151,6 +161,8 @@ class HashingEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """See `Embedder.embed`."""
+        import numpy as np
+
         # Bounded memo, cleared between calls only: ids handed out in this call stay valid.
         if len(self._identifier_ids) >= _MEMO_LIMIT or len(self._feature_ids) >= _MEMO_LIMIT:
             self._identifier_ids.clear()

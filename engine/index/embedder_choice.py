@@ -260,12 +260,11 @@ def embedder_for_name(name: str, home: Path, environ: Mapping[str, str] | None =
 def saved_embedder(index_dir: Path, current: str, home: Path) -> Embedder | None:
     """The embedder an index in `index_dir` was saved with, when it is not `current` and can
     still be loaded (so the index opens as it is and vectors are rebuilt in the background)."""
-    import json
+    from engine.index.manifest import MANIFEST_FILE, Manifest, ManifestError
 
-    try:
-        saved = json.loads((Path(index_dir) / "manifest.json").read_text(encoding="utf-8"))
-        name = saved.get("embedder") if isinstance(saved, dict) else None
-    except (OSError, ValueError):
+    try:  # the header line only: a big project's file list is not read twice
+        name = Manifest.read_header(Path(index_dir) / MANIFEST_FILE).embedder
+    except ManifestError:
         return None
     if not isinstance(name, str) or name == current:
         return None

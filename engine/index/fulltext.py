@@ -39,7 +39,8 @@ _MAX_TOKEN_CHARS = 40
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 # The analyzer of the `lexical` field, fed `subtoken_text`; tantivy keeps only its name in the
 # schema, so a changed pipeline needs a new name (an index with the old one is then rebuilt).
-LEXICAL_ANALYZER = "leindex_subtokens_en_v1"
+# v2: numbers left out, identifiers no longer kept whole (subtokens.py).
+LEXICAL_ANALYZER = "leindex_subtokens_en_v2"
 # A lexical query uses at most this many distinct terms (the first ones).
 MAX_LEXICAL_TERMS = 128
 

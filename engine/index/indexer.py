@@ -10,15 +10,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import multiprocessing
 import os
 import stat
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import CancelledError
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import BrokenExecutor, CancelledError
+from typing import TYPE_CHECKING
 
 from engine.atomic import set_aside
 from engine.index.analysis import (
@@ -27,9 +26,10 @@ from engine.index.analysis import (
     EmbeddedFile,
     FileAnalysis,
     analyze_file,
+    available_cores,
     embed_files,
+    file_groups,
 )
-from engine.index.analysis_pool import MIN_POOL_BYTES, AnalysisPool, available_cores, file_groups
 from engine.index.fulltext import (
     FULLTEXT_DIR,
     FullTextBatch,
@@ -47,7 +47,6 @@ from engine.index.manifest import (
 )
 from engine.index.project import Project
 from engine.index.results import STAGE_FULLTEXT, STAGE_SEMANTIC, IndexProgress
-from engine.index.vectors import VectorIndex
 from engine.index.walker import (
     SKIP_BINARY,
     SKIP_OVERSIZED,
@@ -63,6 +62,10 @@ from engine.memory.reservations import (
     unreserved,
 )
 from engine.priority import ProjectPriority
+
+if TYPE_CHECKING:  # the vector index and the worker pool load on first use
+    from engine.index.analysis_pool import AnalysisPool
+    from engine.index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ _ARENA_PER_SOURCE_BYTE = 2
 # About one chunk per 1.5 KB of source (15-50 lines of ~40 bytes); for reservations only.
 _BYTES_PER_CHUNK_ESTIMATE = 1500
 _CHUNK_ROW_BYTES = 16
+# Below this much work, worker processes cost more (starting interpreters) than they save.
+MIN_POOL_BYTES = 16 << 20
 # What sqlite and tantivy say when the disk is full (they do not raise OSError).
 _DISK_FULL_MARKERS = ("no space left on device", "database or disk is full", "disk quota")
 # Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
@@ -117,6 +122,8 @@ def open_project(
                 with project.fulltext.batch() as batch:
                     batch.clear()
                 manifest = Manifest(str(project.path), project.embedder.name)
+                from engine.index.vectors import VectorIndex
+
                 vectors = VectorIndex(project.embedder.dim, project.embedder.name)
                 project.vectors_dirty = True
             project.manifest = manifest
@@ -133,6 +140,8 @@ def open_project(
             # Serve the index as it is; the manifest is left alone, so the next open syncs.
             log.warning("%s: not brought up to date: %s", project.name, error)
         else:
+            if vectors is not None:  # built from scratch: pack the symbol table once
+                project.fulltext.symbols.compact()
             try:
                 project.persist()
             except OSError as error:
@@ -246,9 +255,13 @@ def apply_changes(
 def _open_pool(project: Project, work_bytes: int) -> AnalysisPool | None:
     """Worker processes for a run big enough to gain from them, as many as there are cores
     (fewer if the budget has room for fewer); None to index in-process."""
+    import multiprocessing
+
     cores = available_cores()
     if cores < 2 or work_bytes < MIN_POOL_BYTES or multiprocessing.parent_process() is not None:
         return None  # (in a worker process: workers never start workers)
+    from engine.index.analysis_pool import AnalysisPool
+
     reserver = project.reserver if project.reserver is not None else get_default_reserver()
     # Asked at LOW priority: room for workers may come from cleaning or spilling caches,
     # never from evicting another project's data.
@@ -324,7 +337,7 @@ class _Run:
         submit = pool.analyze if stage == STAGE_FULLTEXT else pool.embed
         try:
             self._submitted[_batch_key(batch)] = submit(project.path, files)
-        except BrokenProcessPool as error:
+        except BrokenExecutor as error:
             grant.release()
             self.pool_broke(error)
             return
@@ -633,7 +646,7 @@ def _analyses(run: _Run, entries: list[FileEntry]) -> Iterator[FileAnalysis]:
                 yield analysis
                 done += 1
             return
-        except (BrokenProcessPool, CancelledError) as error:
+        except (BrokenExecutor, CancelledError) as error:
             run.pool_broke(error)
     for entry in entries[done:]:
         yield analyze_file(run.project.path, entry.rel)
@@ -717,7 +730,7 @@ def _embedded(
                     done.add(item.rel)
                     yield item
             return
-        except (BrokenProcessPool, CancelledError) as error:
+        except (BrokenExecutor, CancelledError) as error:
             run.pool_broke(error)
     rest = [(entry.rel, entry.size) for entry in pending if entry.rel not in done]
     for group in file_groups(rest):
@@ -770,6 +783,8 @@ def start_vector_rebuild(project: Project) -> VectorIndex:
     """An empty vector index, and a background sync that embeds every indexed file into it
     in reserved batches (when the saved one cannot be trusted). Until it is done, semantic
     answers say so; the search that found the damage does not wait for it."""
+    from engine.index.vectors import VectorIndex
+
     vectors = VectorIndex(project.embedder.dim, project.embedder.name)
     project.set_vectors(vectors)
     files = project.manifest.files if project.manifest else {}

@@ -19,8 +19,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported when a model is loaded, not at start-up
+    import numpy as np
 
 MODEL2VEC_FILES = ("config.json", "tokenizer.json", "model.safetensors")
 _MAX_TOKENS = 512  # model2vec's default max_length; long chunks are truncated like there
@@ -52,6 +54,8 @@ class Model2VecEmbedder:
     kind = "model2vec"
 
     def __init__(self, directory: Path, label: str | None = None) -> None:
+        import numpy as np
+
         directory = Path(directory).expanduser()
         missing = [name for name in MODEL2VEC_FILES if not (directory / name).is_file()]
         if missing:
@@ -111,6 +115,8 @@ class Model2VecEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """See `engine.index.embed.Embedder.embed`."""
+        import numpy as np
+
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -142,6 +148,8 @@ class FastEmbedEmbedder:
     kind = "fastembed"
 
     def __init__(self, model_name: str, cache_dir: Path) -> None:
+        import numpy as np
+
         if not fastembed_available():
             raise ModelLoadError(
                 "fastembed is not installed (pip install fastembed); it is an optional extra"
@@ -165,6 +173,8 @@ class FastEmbedEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """See `engine.index.embed.Embedder.embed`."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = np.asarray(list(self._model.embed(list(texts))), dtype=np.float32)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.config import ProjectSettings
 from engine.index.caches import CacheTotals, DropResult, LoadedFileCache, QueryCache
@@ -14,10 +15,12 @@ from engine.index.embed import Embedder
 from engine.index.fulltext import FullTextIndex
 from engine.index.manifest import Manifest
 from engine.index.results import IndexProgress
-from engine.index.vectors import VectorIndex, VectorIndexError
 from engine.index.walker import IgnoreRules, read_source
 from engine.priority import ProjectPriority
 from engine.procfs import mapped_rss_by_path
+
+if TYPE_CHECKING:  # loaded (with numpy) by the first semantic search, not at start-up
+    from engine.index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +193,7 @@ class Project:
     def _reserve_vectors(self) -> bool:
         """Reserve what loading the saved vector index will hold; False (with
         `semantic_note` set) if the reservation is refused."""
+        from engine.index.vectors import VectorIndex
         from engine.memory.reservations import Purpose, ReservationRefused, get_default_reserver
 
         count = VectorIndex.saved_count(self.index_dir)
@@ -238,6 +242,7 @@ class Project:
         Files changed meanwhile are embedded now, unless `embed_pending` is False (the
         indexer then embeds them in reserved batches itself)."""
         from engine.index import indexer  # the indexer imports Project: load it lazily
+        from engine.index.vectors import VectorIndex, VectorIndexError
 
         with self.lock:
             if self._vectors is not None or self.closed:

@@ -16,6 +16,7 @@ from engine.index.line_match import (
 )
 from engine.index.project import Project
 from engine.index.results import SearchHit
+from engine.index.symbols import Symbol
 
 # Hybrid's weight of the lexical side (the semantic side gets the rest), tuned on the
 # question eval (tests/bench/bench_search_quality.py; docs/search.md, "Evaluation").
@@ -32,6 +33,9 @@ _MAX_LINES_PER_FILE = 5
 _SYM_QUERY = re.compile(r"^sym:(\S+)$")
 # A query that is one identifier (or a dotted/`::` path of them) may name a symbol.
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*$")
+_C_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+# Files read, at most, when looking for a constant's `#define` through the full-text index.
+_CONSTANT_FILES = 50
 
 
 def symbol_hits(project: Project, name: str, limit: int) -> list[SearchHit]:
@@ -44,6 +48,8 @@ def symbol_hits(project: Project, name: str, limit: int) -> list[SearchHit]:
     if not name:
         raise QuerySyntaxError("sym:*", "sym: needs a name")
     found = index.symbols.find(name, prefix=prefix, limit=limit)
+    if not found and not prefix:
+        found = constant_definitions(project, name, limit)
     hits = []
     for rank, symbol in enumerate(found):
         text = project.read_file(symbol.path)
@@ -55,6 +61,30 @@ def symbol_hits(project: Project, name: str, limit: int) -> list[SearchHit]:
         # Exact-case matches first (the store's order); scores fall with rank.
         hits.append(SearchHit(project.name, symbol.path, symbol.line, line_text, 100.0 - rank))
     return hits
+
+
+def constant_definitions(project: Project, name: str, limit: int) -> list[Symbol]:
+    """`#define NAME value` lines, found through the full-text index: what the symbol table
+    leaves out (the numeric constants of tables, `symbols.TABLE_CONSTANTS`). Case-insensitive
+    as the table is, exact case first."""
+    index = project.fulltext
+    if index is None or not _C_IDENTIFIER.fullmatch(name):
+        return []
+    query = index.literal(f"define {name}")
+    if query is None:
+        return []
+    # Object-like only: a function-like macro is always in the table.
+    define = re.compile(rf"^[ \t]*#[ \t]*define[ \t]+({re.escape(name)})\b(?!\()", re.M | re.I)
+    found = []
+    for _score, rel in index.search(query, limit=min(_CONSTANT_FILES, max(limit, 10))):
+        text = project.read_file(rel)
+        if text is None:
+            continue
+        for match in define.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            found.append(Symbol(match.group(1), "macro", rel, line, line))
+    found.sort(key=lambda symbol: (symbol.name != name, symbol.path, symbol.line))
+    return found[:limit]
 
 
 def fulltext_hits(project: Project, query: str, limit: int, literal: bool) -> list[SearchHit]:

@@ -15,8 +15,17 @@ from engine.index.chunker import MAX_CHUNK_LINES, Chunk
 
 def definition_segments(lines: list[str], starts: Iterable[int]) -> list[Chunk]:
     """`lines` cut before each definition's first line (1-based `starts`); a stretch longer
-    than `MAX_CHUNK_LINES` is cut into windows of that size; blank-only pieces are left out."""
-    cuts = sorted({start for start in starts if 1 < start <= len(lines)})
+    than `MAX_CHUNK_LINES` is cut into windows of that size; blank-only pieces are left out.
+
+    Definitions on consecutive lines (a block of `#define`s, of one-line declarations) stay
+    in one piece: a document per line would mostly repeat the file's path, and one line has
+    too few words for BM25 to rank it."""
+    cuts = []
+    previous = 0
+    for start in sorted(set(starts)):
+        if start != previous + 1 and 1 < start <= len(lines):
+            cuts.append(start)
+        previous = start
     segments: list[Chunk] = []
     for first, stop in pairwise([1, *cuts, len(lines) + 1]):
         for start in range(first, stop, MAX_CHUNK_LINES):

@@ -6,11 +6,15 @@ arrays (path id, first line, last line) and a path table (one str per *file*). A
 are contiguous rows; replacing a file marks its old rows dead (path id -1) and appends. Dead
 rows are compacted away by `trim_capacity` and on save.
 
-On disk: `vectors.f16.npy` (the live rows), `vectors.chunks.npy` (int32, N x 3) and the sidecar
-`vectors.meta.json` (embedder, dim, count, the path list once, the sha256 of both arrays). No
-pickle: arrays are read with `allow_pickle=False` after their hash is checked. The sidecar of the
-first version (`vectors.json`, every path repeated per chunk) and its `vectors.hnsw` are set aside
-when met, and the caller rebuilds.
+On disk: `vectors.i8.npy` (the live rows as int8, each row scaled by its largest component),
+`vectors.scale.npy` (float32, one scale per row), `vectors.chunks.npy` (int32, N x 3) and the
+sidecar `vectors.meta.json` (embedder, dim, count, the path list once, the sha256 of the three
+arrays). int8 halves the float16 file (the kernel: 449 -> 228 MB); a row is read back into the
+float16 table within half a step of 1/127 of its largest component (cosine error below 1e-3).
+No pickle: arrays are read with `allow_pickle=False` after their hash is checked. The sidecar of
+the first version (`vectors.json`, every path repeated per chunk) and its `vectors.hnsw` are set
+aside when met, and the caller rebuilds; so is a float16 file of version 2 (rebuilt in the
+background by the caller, as any vector index that does not load).
 
 The hnswlib graph is not saved: it is rebuilt (both cores, native code) on the first query of an
 index big enough to need it. Measurements and reasoning: docs/memory.md, "Vector store".
@@ -38,11 +42,15 @@ from engine.atomic import (
     set_aside,
 )
 
-VECTORS_FILE = "vectors.f16.npy"
+VECTORS_FILE = "vectors.i8.npy"
+SCALES_FILE = "vectors.scale.npy"
 CHUNKS_FILE = "vectors.chunks.npy"
 VECTORS_META_FILE = "vectors.meta.json"
 LEGACY_FILES = ("vectors.json", "vectors.hnsw")
-_META_VERSION = 2
+# Version 2's float16 rows: removed when a version 3 index is saved over it.
+_REPLACED_FILES = ("vectors.f16.npy",)
+_META_VERSION = 3
+_INT8_STEPS = 127.0
 _INITIAL_CAPACITY = 1024
 # glibc serves allocations this big (its largest mmap threshold) from their own mappings,
 # which realloc grows by remapping, without a copy.
@@ -339,7 +347,9 @@ class VectorIndex:
             chunk_bytes = _npy_bytes(chunks.astype(np.int32))
             paths = [self._paths[path_id] for path_id in used.tolist()]
             # Written in blocks of rows: the matrix is never copied whole.
-            vectors_sha256 = _write_rows(directory / VECTORS_FILE, self._vectors, live)
+            vectors_sha256, scales = _write_rows(directory / VECTORS_FILE, self._vectors, live)
+        scale_bytes = _npy_bytes(scales)
+        atomic_write_bytes(directory / SCALES_FILE, scale_bytes)
         atomic_write_bytes(directory / CHUNKS_FILE, chunk_bytes)
         meta = {
             "version": _META_VERSION,
@@ -347,11 +357,12 @@ class VectorIndex:
             "dim": self.dim,
             "count": int(len(live)),
             "vectors_sha256": vectors_sha256,
+            "scales_sha256": hashlib.sha256(scale_bytes).hexdigest(),
             "chunks_sha256": hashlib.sha256(chunk_bytes).hexdigest(),
             "paths": paths,
         }
         atomic_write_text(directory / VECTORS_META_FILE, json.dumps(meta, separators=(",", ":")))
-        for legacy in LEGACY_FILES:
+        for legacy in (*LEGACY_FILES, *_REPLACED_FILES):
             (directory / legacy).unlink(missing_ok=True)
 
     @staticmethod
@@ -399,20 +410,25 @@ class VectorIndex:
         count = meta["count"]
         capacity = max(_INITIAL_CAPACITY, int(count * 1.1))
         try:
-            # Read straight into an array with room to grow: no second copy while loading.
-            vectors = _read_array(directory / VECTORS_FILE, meta["vectors_sha256"], capacity)
+            scales = _read_array(directory / SCALES_FILE, meta["scales_sha256"])
+            if scales.dtype != np.float32 or scales.shape != (count,):
+                raise VectorIndexError(f"{directory}: vector scales do not match their sidecar")
+            # Read a block at a time into a float16 array with room to grow: no int8 copy of
+            # the whole file is held while loading.
+            vectors = _read_int8_rows(
+                directory / VECTORS_FILE, meta["vectors_sha256"], scales, capacity, dim
+            )
             chunks = _read_array(directory / CHUNKS_FILE, meta["chunks_sha256"])
             n_paths = len(meta["paths"])
             if (
-                vectors.dtype != np.float16
-                or vectors.shape != (capacity, dim)
+                vectors.shape != (capacity, dim)
                 or chunks.dtype != np.int32
                 or chunks.shape != (count, 3)
                 or (count and (chunks[:, 0].min() < 0 or chunks[:, 0].max() >= n_paths))
             ):
                 raise VectorIndexError(f"{directory}: vector arrays do not match their sidecar")
         except VectorIndexError:
-            for name in (VECTORS_META_FILE, VECTORS_FILE, CHUNKS_FILE):
+            for name in (VECTORS_META_FILE, VECTORS_FILE, SCALES_FILE, CHUNKS_FILE):
                 if (directory / name).exists():
                     set_aside(directory / name, "corrupt")
             raise
@@ -453,11 +469,13 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> str:
-    """Write `matrix[rows]` as a .npy file, a block of rows at a time; returns its sha256."""
+def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> tuple[str, np.ndarray]:
+    """Write `matrix[rows]` as an int8 .npy file, a block of rows at a time, each row divided
+    by its scale (largest magnitude / 127); returns the file's sha256 and the scales."""
     digest = hashlib.sha256()
+    scales = np.ones(len(rows), dtype=np.float32)
     header = {
-        "descr": np.lib.format.dtype_to_descr(matrix.dtype),
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.int8)),
         "fortran_order": False,
         "shape": (len(rows), matrix.shape[1]),
     }
@@ -466,11 +484,65 @@ def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> str:
         hashing = _HashingWriter(handle, digest)
         np.lib.format.write_array_header_1_0(hashing, header)
         for start in range(0, len(rows), _SAVE_BLOCK_ROWS):
-            block = matrix[rows[start : start + _SAVE_BLOCK_ROWS]]
-            hashing.write(np.ascontiguousarray(block).data)
+            block = matrix[rows[start : start + _SAVE_BLOCK_ROWS]].astype(np.float32)
+            peak = np.abs(block).max(axis=1)
+            scale = np.where(peak > 0, peak / _INT8_STEPS, 1.0).astype(np.float32)
+            scales[start : start + len(block)] = scale
+            quantised = np.rint(block / scale[:, None]).astype(np.int8)
+            hashing.write(np.ascontiguousarray(quantised).data)
 
     atomic_write_stream(path, write)
-    return digest.hexdigest()
+    return digest.hexdigest(), scales
+
+
+def _read_int8_rows(path: Path, sha256: str, scales: np.ndarray, rows: int, dim: int) -> np.ndarray:
+    """The int8 rows at `path` (checked against `sha256` first) times their `scales`, as a
+    float16 array of `rows` rows (the ones past the file's left empty)."""
+    try:
+        with open(path, "rb") as handle:
+            _check_sha256(handle, path, sha256)
+            shape, dtype = _npy_header(handle)
+            if dtype != np.int8 or len(shape) != 2 or shape != (len(scales), dim):
+                raise VectorIndexError(f"{path}: not an int8 array of {len(scales)} x {dim}")
+            array = np.zeros((max(rows, shape[0]), dim), dtype=np.float16)
+            block = np.empty((_SAVE_BLOCK_ROWS, dim), dtype=np.int8)
+            for start in range(0, shape[0], _SAVE_BLOCK_ROWS):
+                part = block[: min(_SAVE_BLOCK_ROWS, shape[0] - start)]
+                view = memoryview(part).cast("B") if part.size else memoryview(bytearray())
+                if handle.readinto(view) != len(view):
+                    raise ValueError("the file is shorter than its header says")
+                scale = scales[start : start + len(part), None]
+                array[start : start + len(part)] = part * scale
+            if handle.read(1):
+                raise ValueError("the file is longer than its header says")
+    except OSError as error:
+        raise VectorIndexError(f"{path}: cannot be read: {error}") from None
+    except (ValueError, EOFError, TypeError) as error:
+        raise VectorIndexError(f"{path}: not a numpy array: {error}") from None
+    return array
+
+
+def _check_sha256(handle: BinaryIO, path: Path, sha256: str) -> None:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise VectorIndexError(f"{path}: sha256 does not match {VECTORS_META_FILE}")
+    handle.seek(0)
+
+
+def _npy_header(handle: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        header = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        header = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    shape, fortran_order, dtype = header
+    if dtype.hasobject or fortran_order:
+        raise ValueError("object or Fortran-ordered arrays are not accepted")
+    return shape, dtype
 
 
 class _HashingWriter:
@@ -491,22 +563,8 @@ def _read_array(path: Path, sha256: str, rows: int | None = None) -> np.ndarray:
     array has that many rows (at least the file's), the ones past the file's left empty."""
     try:
         with open(path, "rb") as handle:
-            digest = hashlib.sha256()
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-            if digest.hexdigest() != sha256:
-                raise VectorIndexError(f"{path}: sha256 does not match {VECTORS_META_FILE}")
-            handle.seek(0)
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                header = np.lib.format.read_array_header_1_0(handle)
-            elif version == (2, 0):
-                header = np.lib.format.read_array_header_2_0(handle)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
-            shape, fortran_order, dtype = header
-            if dtype.hasobject or fortran_order:
-                raise ValueError("object or Fortran-ordered arrays are not accepted")
+            _check_sha256(handle, path, sha256)
+            shape, dtype = _npy_header(handle)
             if rows is not None and shape and rows > shape[0]:
                 array = np.zeros((rows, *shape[1:]), dtype=dtype)
                 filled = array[: shape[0]]
@@ -533,6 +591,7 @@ def _read_meta(path: Path) -> dict:
         "dim": int,
         "count": int,
         "vectors_sha256": str,
+        "scales_sha256": str,
         "chunks_sha256": str,
         "paths": list,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ DEFAULT_IGNORED_DIRS = frozenset(
     }
 )
 MAX_FILE_BYTES = 2 * 1024 * 1024
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
 # Like git and ripgrep: a NUL byte in the first block means binary.
 _BINARY_SNIFF_BYTES = 8192
 
@@ -83,7 +85,7 @@ class IgnoreRules:
         self.root = Path(root)
         self._extra = pathspec.GitIgnoreSpec.from_lines(extra_patterns) if extra_patterns else None
         self._excluded = tuple(str(path) for path in excluded_paths)
-        self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self._specs: dict[str, _IgnoreFile | None] = {}
 
     def forget(self, dir_rel: str | None = None) -> None:
         """Drop cached `.gitignore` rules (of one directory, or all) after one changed."""
@@ -92,14 +94,14 @@ class IgnoreRules:
         else:
             self._specs.pop(dir_rel, None)
 
-    def _spec_for(self, dir_rel: str) -> pathspec.GitIgnoreSpec | None:
+    def _spec_for(self, dir_rel: str) -> _IgnoreFile | None:
         if dir_rel in self._specs:
             return self._specs[dir_rel]
         spec = None
         gitignore = self.root / dir_rel / ".gitignore" if dir_rel else self.root / ".gitignore"
         try:
             with open(gitignore, encoding="utf-8", errors="replace") as handle:
-                spec = pathspec.GitIgnoreSpec.from_lines(handle.read().splitlines())
+                spec = _IgnoreFile(handle.read().splitlines())
         except FileNotFoundError:
             pass
         except (OSError, ValueError) as error:
@@ -123,9 +125,9 @@ class IgnoreRules:
             if spec is None:
                 continue
             local = "/".join(parts[depth:]) + ("/" if is_dir else "")
-            result = spec.check_file(local)
-            if result.include is not None:
-                return bool(result.include)
+            include = spec.decision(local)
+            if include is not None:
+                return include
         return None
 
     def is_excluded_dir(self, absolute: str) -> bool:
@@ -141,6 +143,39 @@ class IgnoreRules:
         if self.is_excluded_dir(str(self.root / rel)):
             return True
         return bool(self.own_decision(rel, is_dir))
+
+
+class _IgnoreFile:
+    """One `.gitignore`: pathspec's rules behind a single regex of all its patterns.
+
+    pathspec tries each pattern in turn (the kernel's 78k files meant 8.7 M regex searches,
+    3.8 s of CPU per walk); most paths match none, which one search of the patterns joined
+    says at once. Only a path that some pattern matches goes through pathspec, so its
+    precedence rules (negations, directory patterns) are pathspec's own.
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        regexes = [
+            # Named groups would clash once joined; only pathspec needs their names.
+            _NAMED_GROUP.sub("(?:", pattern.regex.pattern)
+            for pattern in self.spec.patterns
+            if pattern.include is not None and pattern.regex is not None
+        ]
+        self._any = None
+        if regexes and all(regex.startswith("^") for regex in regexes):
+            # One anchor for all: `re` then tries position 0 only, not every position.
+            joined = "|".join(f"(?:{regex[1:]})" for regex in regexes)
+            self._any = re.compile(f"^(?:{joined})")
+        elif regexes:
+            self._any = re.compile("|".join(f"(?:{regex})" for regex in regexes))
+
+    def decision(self, local: str) -> bool | None:
+        """True: ignored, False: re-included (`!pattern`), None: no pattern matches."""
+        if self._any is None or self._any.search(local) is None:
+            return None
+        include = self.spec.check_file(local).include
+        return None if include is None else bool(include)
 
 
 def walk_project(

@@ -2,7 +2,9 @@
 
 Searches the current directory's project (or `--project`, a directory or the name of a project
 indexed before), indexing it first with a progress bar on stderr; the index stays on disk under
-LEINDEX_HOME, so the next run only re-indexes what changed. Prints `path:line: text` lines as
+LEINDEX_HOME, so the next run only re-indexes what changed. A project of 10,000 files or more
+is answered from its saved index while that is brought up to date (a note on stderr says when
+files had changed); the command exits once it is. Prints `path:line: text` lines as
 ripgrep does. Exit status: 0 matches, 1 no match, 2 bad query or arguments.
 """
 
@@ -15,6 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# A project of at least this many files answers from its saved index while it is brought up
+# to date (a note says when files had changed); a smaller one is synced first.
+ANSWER_BEFORE_SYNC_FILES = 10_000
 EXIT_MATCH = 0
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
@@ -109,6 +114,15 @@ class _ProgressBar:
             sys.stderr.flush()
 
 
+def _wait_until(event: Any, project: Any) -> None:
+    """Wait for a project's event; raise ApiError if its indexing fails first."""
+    while not event.wait(0.05):
+        if project.progress.phase == "error":
+            from engine import api
+
+            raise api.ApiError(f"{project.path}: cannot index: {project.progress.error}")
+
+
 def _display_path(root: Path, rel: str) -> str:
     absolute = root / rel
     try:
@@ -131,20 +145,40 @@ def run(args: argparse.Namespace) -> int:
     bar = _ProgressBar()
     try:
         try:
-            indexed = api.index_project(str(directory), wait=True, on_progress=bar)
+            indexed = api.index_project(str(directory), wait=False, on_progress=bar)
+            project = engine.registry.get(indexed["project"]["name"])
+            # A first index is waited for, however long. A saved index is brought up to date
+            # first when that is quick; a big one answers at once while it is (the walk of
+            # the kernel's 78k files alone is 1.6 s of CPU).
+            _wait_until(project.servable, project)
+            manifest = project.manifest
+            if manifest is None or len(manifest.files) < ANSWER_BEFORE_SYNC_FILES:
+                _wait_until(project.ready, project)
         finally:
             bar.finish()
-        name = indexed["project"]["name"]
-        root = Path(indexed["project"]["path"])
+        root = project.path
+        generation = project.generation
         try:
             result = api.search(
-                args.query, mode=args.mode, project=name, limit=args.limit, literal=args.literal
+                args.query,
+                mode=args.mode,
+                project=project.name,
+                limit=args.limit,
+                literal=args.literal,
             )
         except api.ApiError as error:
             sys.stderr.write(f"leindex search: error: {error}\n")
             return EXIT_USAGE
         for hit in result["hits"]:
             sys.stdout.write(f"{_display_path(root, hit['path'])}:{hit['line']}: {hit['text']}\n")
+        sys.stdout.flush()
+        # Finished before exiting, so the next run starts from an index that is up to date.
+        _wait_until(project.ready, project)
+        if project.generation != generation:
+            sys.stderr.write(
+                f"leindex search: files of {project.name} changed since its last index; "
+                "it is up to date now: search again to see them\n"
+            )
         return EXIT_MATCH if result["hits"] else EXIT_NO_MATCH
     except api.ApiError as error:
         sys.stderr.write(f"leindex search: error: {error}\n")

@@ -40,7 +40,7 @@ static int ring_push_{n}(struct ring_{n} *ring, int value)
 """
 PY_SOURCE = """\
 class Ledger{n}:
-    def settle_account_{n}(self, amount):
+    def settle_account_q{n}(self, amount):
         return amount * {n}
 
 
@@ -87,7 +87,7 @@ def _snapshot(engine: Engine, project) -> dict:
         # Top hit only: the templated files tie, and ties follow tantivy's segment order.
         "question": [
             (h.path, h.line)
-            for h in engine.search("settle_account_7 amount", mode="hybrid", limit=5).hits
+            for h in engine.search("settle_account_q7 amount", mode="hybrid", limit=5).hits
         ][:1],
         "semantic": [
             (h.path, h.line)

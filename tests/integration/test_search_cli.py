@@ -112,3 +112,40 @@ def test_cli_reuses_the_index_on_disk(corpus, monkeypatch, tmp_leindex_home):
     assert (index_dir / VECTORS_FILE).stat().st_mtime_ns == written[index_dir / VECTORS_FILE]
     assert main(["search", "extra marker", "--mode", "semantic"]) == 0
     assert (index_dir / VECTORS_FILE).stat().st_mtime_ns != written[index_dir / VECTORS_FILE]
+
+
+def test_cli_answers_a_big_project_from_its_saved_index_then_says_it_changed(
+    corpus, monkeypatch, tmp_leindex_home, capsys
+):
+    from leindex_tui.commands import search as search_command
+
+    monkeypatch.chdir(corpus)
+    assert main(["search", "MemoryTracker"]) == 0
+    monkeypatch.setattr(search_command, "ANSWER_BEFORE_SYNC_FILES", 1)  # every project is big
+    # The sync waits for the search to have answered (it could otherwise win the race).
+    import threading
+
+    from engine.index import indexer
+
+    answered = threading.Event()
+    real_search, real_sync = api.search, indexer.sync
+
+    def search_then_release(*args, **kwargs):
+        try:
+            return real_search(*args, **kwargs)
+        finally:
+            answered.set()
+
+    def sync_after_search(*args, **kwargs):
+        answered.wait(10)
+        return real_sync(*args, **kwargs)
+
+    monkeypatch.setattr(api, "search", search_then_release)
+    monkeypatch.setattr(indexer, "sync", sync_after_search)
+    (corpus / "src" / "late.py").write_text("late_marker = 1\n")
+    capsys.readouterr()
+    assert main(["search", "late_marker"]) == 1  # answered before the sync saw the file
+    assert "changed since its last index" in capsys.readouterr().err
+    answered.clear()
+    assert main(["search", "late_marker"]) == 0  # the sync finished before that run exited
+    assert "changed" not in capsys.readouterr().err

@@ -50,3 +50,20 @@ def test_a_long_stretch_is_cut_into_windows_and_blank_pieces_are_dropped():
     lines = ["x = 1"] * (MAX_CHUNK_LINES + 5) + ["", ""]
     segments = definition_segments(lines, [MAX_CHUNK_LINES + 6, 99999])
     assert [(s.start, s.end) for s in segments] == [(1, MAX_CHUNK_LINES), (51, 55)]
+
+
+def test_definitions_on_consecutive_lines_share_one_lexical_document():
+    from engine.index.segments import definition_segments
+
+    lines = [
+        "#define A 1",
+        "#define B 2",
+        "#define C 3",
+        "",
+        "int f(void)",
+        "{",
+        "}",
+        "#define D 4",
+    ]
+    pieces = definition_segments(lines, [1, 2, 3, 5, 8])
+    assert [(piece.start, piece.end) for piece in pieces] == [(1, 4), (5, 7), (8, 8)]

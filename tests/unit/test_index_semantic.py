@@ -206,3 +206,26 @@ def test_an_empty_vector_index_round_trips_through_disk(tmp_path):
     empty.save(tmp_path)
     loaded = VectorIndex.load(tmp_path, 32, "test-32")
     assert len(loaded) == 0 and loaded.query(np.ones(32, dtype=np.float32), 5) == []
+
+
+def test_saved_rows_are_int8_and_load_back_within_a_step_of_127(tmp_path: Path):
+    embedder = HashingEmbedder()
+    texts = [
+        f"def handler_{n}(request, session_{n % 7}): return parse_{n}(request)" for n in range(300)
+    ]
+    originals = embedder.embed(texts)
+    index = VectorIndex(embedder.dim, embedder.name, capacity=16)
+    for number, vector in enumerate(originals):
+        index.replace_file(f"f{number}.py", [(1, 3)], vector[None, :])
+    index.save(tmp_path)
+    saved = np.load(tmp_path / VECTORS_FILE, allow_pickle=False)
+    assert saved.dtype == np.int8 and saved.shape == (300, embedder.dim)
+    loaded = VectorIndex.load(tmp_path, embedder.dim, embedder.name)
+    best = [loaded.query(vector, 1)[0] for vector in originals]
+    # Each text still finds itself first (as before the save), at a similarity of ~1.
+    assert [hit[0] for hit in best] == [index.query(v, 1)[0][0] for v in originals]
+    assert min(hit[3] for hit in best) > 0.998
+    # The float16 rows of version 2 are not kept beside version 3's.
+    (tmp_path / "vectors.f16.npy").write_bytes(b"old")
+    index.save(tmp_path)
+    assert not (tmp_path / "vectors.f16.npy").exists()

@@ -102,3 +102,21 @@ def test_is_ignored_checks_parent_directories(small_corpus: Path):
     assert rules.is_ignored("node_modules/lib/index.js")
     assert rules.is_ignored("debug.log")
     assert not rules.is_ignored("src/parser.py")
+
+
+def test_one_joined_search_decides_as_pathspec_does(tmp_path: Path):
+    import pathspec
+
+    lines = ["*.o", "!keep.o", "/out/", "docs/**/tmp", "*.[ch]~", "# comment", "", "!/src/"]
+    rules = IgnoreRules(tmp_path)
+    (tmp_path / ".gitignore").write_text("\n".join(lines) + "\n")
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    probes = [
+        "a.o", "x/keep.o", "keep.o", "out/", "out/x.c", "x/out/", "docs/a/b/tmp",
+        "docs/tmp", "main.c~", "main.c", "src/", "src/a.o", "README", "deep/er/thing.o",
+    ]  # fmt: skip
+    for probe in probes:
+        expected = spec.check_file(probe).include
+        assert rules.own_decision(probe.rstrip("/"), probe.endswith("/")) == (
+            None if expected is None else bool(expected)
+        ), probe

@@ -5,22 +5,12 @@ from __future__ import annotations
 from engine.index.subtokens import MAX_SUBTOKEN_CHARS, split_identifier, subtoken_text, subtokens
 
 
-def test_camel_case_is_split_and_lower_cased_and_kept_whole():
-    assert split_identifier("parseHTTPResponse") == [
-        "parse",
-        "http",
-        "response",
-        "parsehttpresponse",
-    ]
+def test_camel_case_is_split_and_lower_cased():
+    assert split_identifier("parseHTTPResponse") == ["parse", "http", "response"]
 
 
-def test_snake_case_is_split_and_kept_whole():
-    assert split_identifier("open_http_connection") == [
-        "open",
-        "http",
-        "connection",
-        "open_http_connection",
-    ]
+def test_snake_case_is_split_and_not_kept_whole():
+    assert split_identifier("open_http_connection") == ["open", "http", "connection"]
 
 
 def test_a_one_part_identifier_is_not_repeated():
@@ -28,12 +18,15 @@ def test_a_one_part_identifier_is_not_repeated():
     assert subtokens("__init__") == ["init"]
 
 
-def test_digits_are_their_own_parts():
-    assert split_identifier("utf8Decode") == ["utf", "8", "decode", "utf8decode"]
+def test_numbers_are_left_out_but_a_piece_mixing_letters_and_digits_is_kept():
+    assert split_identifier("utf8Decode") == ["utf", "decode", "utf8decode"]
+    assert split_identifier("ext4_fill_super") == ["ext", "ext4", "fill", "super"]
+    assert split_identifier("GC_9_0") == ["gc"]
+    assert subtokens("x = 0x1fUL + 1024") == ["x"]
 
 
 def test_non_ascii_words_are_kept_as_one_part():
-    assert subtokens("café_au_lait") == ["café", "au", "lait", "café_au_lait"]
+    assert subtokens("café_au_lait") == ["café", "au", "lait"]
 
 
 def test_punctuation_separates_and_is_dropped():
@@ -52,7 +45,4 @@ def test_empty_and_symbol_only_text_give_nothing():
 def test_subtoken_text_of_repeated_and_overlong_words_matches_subtokens():
     text = f"parseHTTP(x) {'y' * (MAX_SUBTOKEN_CHARS + 1)} parseHTTP snake_case_name parseHTTP"
     assert subtoken_text(text) == " ".join(subtokens(text))
-    assert subtoken_text(text) == (
-        "parse http parsehttp x parse http parsehttp snake case name snake_case_name "
-        "parse http parsehttp"
-    )
+    assert subtoken_text(text) == ("parse http x parse http snake case name parse http")

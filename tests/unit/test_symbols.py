@@ -15,7 +15,7 @@ from engine.api import ApiError
 from engine.index import Engine, set_engine
 from engine.index.errors import QuerySyntaxError
 from engine.index.fulltext import MIN_WRITER_HEAP, FullTextIndex
-from engine.index.symbols import SYMBOLS_FILE, SymbolStore, extract_symbols
+from engine.index.symbols import SYMBOLS_FILE, TABLE_CONSTANTS, SymbolStore, extract_symbols
 from leindex_tui import mcp_tools
 
 
@@ -233,3 +233,74 @@ def test_a_full_text_index_without_its_symbol_file_is_marked_for_a_full_reindex(
     (tmp_path / SYMBOLS_FILE).write_bytes(b"")  # an unreadable, version-less file
     reopened = FullTextIndex(tmp_path / "fulltext", MIN_WRITER_HEAP)
     assert reopened.created
+
+
+def _register_table(constants: int) -> str:
+    lines = [f"#define mmREG_{i}_STATUS 0x{i:04x}" for i in range(constants)]
+    lines += ["#define REG_FIELD(x) (((x) >> 4) & 0xf)", "#define REG_ALIAS mmREG_1_STATUS"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_table_of_numeric_constants_keeps_its_macros_but_not_its_constants():
+    table = {s.name for s in extract_symbols("regs.h", _register_table(TABLE_CONSTANTS))}
+    assert table == {"REG_FIELD", "REG_ALIAS"}
+    few = {s.name for s in extract_symbols("regs.h", _register_table(TABLE_CONSTANTS - 1))}
+    assert {"mmREG_0_STATUS", "REG_FIELD", "REG_ALIAS"} <= few
+    assert len(few) == TABLE_CONSTANTS - 1 + 2
+
+
+def test_a_constant_left_out_of_the_table_is_still_found_by_name(tmp_path, tmp_leindex_home):
+    root = tmp_path / "drv"
+    root.mkdir()
+    (root / "regs.h").write_text(_register_table(TABLE_CONSTANTS + 10))
+    (root / "use.c").write_text("int f(void) { return read(mmREG_7_STATUS); }\n")
+    engine = Engine(home=tmp_leindex_home, watch_files=False)
+    set_engine(engine)
+    try:
+        engine.add_project(root)
+        assert engine.registry.get("drv").fulltext.symbols.find("mmREG_7_STATUS") == []
+        hits = engine.search("sym:mmREG_7_STATUS", limit=5).hits
+        assert [(hit.path, hit.line) for hit in hits] == [("regs.h", 8)]
+        plain = engine.search("mmREG_7_STATUS", limit=5).hits  # definitions first
+        assert (plain[0].path, plain[0].line) == ("regs.h", 8)
+        found = api.find_symbol("mmreg_7_status")  # case-insensitive, as the table
+        assert [(s["name"], s["kind"], s["line"]) for s in found["symbols"]] == [
+            ("mmREG_7_STATUS", "macro", 8)
+        ]
+        refs = api.find_references("mmREG_7_STATUS")
+        assert refs["definitions"] == 1 and [r["path"] for r in refs["references"]] == ["use.c"]
+        assert api.find_symbol("mmREG_7", prefix=True)["count"] == 0  # by name only
+    finally:
+        engine.close()
+        set_engine(None)
+
+
+def test_compact_packs_a_table_filled_in_random_name_order(tmp_path):
+    import random
+
+    store = SymbolStore(tmp_path)
+    names = [f"name_{n:06d}_{'x' * 20}" for n in range(20_000)]
+    random.Random(7).shuffle(names)
+    store.begin()
+    for start in range(0, len(names), 500):
+        body = "".join(f"int {name}(void) {{ return 0; }}\n" for name in names[start : start + 500])
+        store.put(f"f{start}.c", body)
+    store.commit()
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = store.path.stat().st_size
+    store.compact()
+    assert store.path.stat().st_size < 0.95 * before
+    assert store.count() == 20_000 and store.find("NAME_000123", prefix=True)
+
+
+def test_a_first_index_compacts_its_symbols_once_and_a_reopen_does_not(
+    tmp_path, tmp_leindex_home, monkeypatch
+):
+    calls = []
+    monkeypatch.setattr(SymbolStore, "compact", lambda self: calls.append(self.path))
+    root = _project(tmp_path / "proj")
+    for _ in range(2):
+        engine = Engine(home=tmp_leindex_home, watch_files=False)
+        engine.add_project(root)
+        engine.close()
+    assert len(calls) == 1
