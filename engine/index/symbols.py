@@ -41,7 +41,7 @@ MAX_SYMBOLS_PER_FILE = 5000
 # alone has 1.3 M). Its constants are not stored as definitions (1.2 M of the kernel's 2.9 M
 # symbols); `sym:NAME` still finds one by name, from the full-text index
 # (`searcher.constant_definitions`). Function-like and non-numeric macros are always kept.
-TABLE_CONSTANTS = 200
+TABLE_CONSTANTS = 100
 # Names longer than this are not identifiers anyone types.
 _MAX_NAME_CHARS = 200
 
