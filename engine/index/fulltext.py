@@ -65,8 +65,9 @@ def writer_heap_bytes(total_budget_mb: float) -> int:
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    # Exact path, for deletes and for naming the hit.
-    builder.add_text_field("path_id", stored=True, tokenizer_name="raw")
+    # Exact path, for deletes and for naming the hit: doc ids only (no freqs or positions:
+    # one term per document, never in a phrase).
+    builder.add_text_field("path_id", stored=True, tokenizer_name="raw", index_option="basic")
     # Tokenised path, so `path:walker` narrows a query to matching file names.
     builder.add_text_field("path", stored=False)
     builder.add_text_field("content", stored=False)

@@ -25,8 +25,16 @@ log = logging.getLogger(__name__)
 
 SYMBOLS_FILE = "symbols.sqlite"
 # Bumped whenever the tables or what goes into them change; a file with another version is
-# rebuilt, not migrated (3: numeric constants of constant tables left out).
-SCHEMA_VERSION = 3
+# rebuilt, not migrated (3: numeric constants of constant tables left out; 4: kinds stored as
+# small integers, the end line as a span).
+SCHEMA_VERSION = 4
+# Kinds stored as their index here (one byte in SQLite instead of the word); a kind a grammar
+# names otherwise is stored as text. Append only: the numbers are in the files.
+STORED_KINDS = (
+    "function", "macro", "struct", "enum", "type", "class", "method", "constant", "module",
+    "trait", "union", "interface", "variable", "field", "namespace", "implementation",
+)  # fmt: skip
+_KIND_CODES = {kind: code for code, kind in enumerate(STORED_KINDS)}
 # A file with more definitions than this is generated code; keep the first ones.
 MAX_SYMBOLS_PER_FILE = 5000
 # A file defining at least this many numeric constants (`#define NAME 0x1f`) is a table:
@@ -34,7 +42,7 @@ MAX_SYMBOLS_PER_FILE = 5000
 # alone has 1.3 M). Its constants are not stored as definitions (1.2 M of the kernel's 2.9 M
 # symbols); `sym:NAME` still finds one by name, from the full-text index
 # (`searcher.constant_definitions`). Function-like and non-numeric macros are always kept.
-TABLE_CONSTANTS = 200
+TABLE_CONSTANTS = 100
 # Names longer than this are not identifiers anyone types.
 _MAX_NAME_CHARS = 200
 
@@ -240,6 +248,11 @@ def _remove_database(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
+def _symbol(row: tuple) -> Symbol:
+    name, kind, path, line, end_line = row
+    return Symbol(name, STORED_KINDS[kind] if isinstance(kind, int) else kind, path, line, end_line)
+
+
 def supported(path: str) -> bool:
     """Whether definitions are extracted from files named like `path`."""
     return os.path.splitext(path)[1].lower() in _LANGUAGES
@@ -282,7 +295,7 @@ class SymbolStore:
         )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS symbols (file_id INTEGER NOT NULL, line INTEGER NOT NULL,"
-            " name TEXT NOT NULL COLLATE NOCASE, kind TEXT NOT NULL, end_line INTEGER NOT NULL,"
+            " name TEXT NOT NULL COLLATE NOCASE, kind NOT NULL, span INTEGER NOT NULL,"
             " PRIMARY KEY (file_id, line, name)) WITHOUT ROWID"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS symbols_name ON symbols (name)")
@@ -344,7 +357,10 @@ class SymbolStore:
                 file_id = self._db.execute("INSERT INTO files (path) VALUES (?)", (path,)).lastrowid
             self._db.executemany(
                 "INSERT OR IGNORE INTO symbols VALUES (?, ?, ?, ?, ?)",
-                [(file_id, s.line, s.name, s.kind, s.end_line) for s in symbols],
+                [
+                    (file_id, s.line, s.name, _KIND_CODES.get(s.kind, s.kind), s.end_line - s.line)
+                    for s in symbols
+                ],
             )
 
     def clear(self) -> None:
@@ -367,26 +383,27 @@ class SymbolStore:
             where, args = "name = ?", [name]
         if kind:
             where += " AND kind = ?"
-            args.append(kind)
+            args.append(_KIND_CODES.get(kind, kind))
         sql = (
-            "SELECT name, kind, path, line, end_line FROM symbols JOIN files ON files.id = file_id"
+            "SELECT name, kind, path, line, line + span FROM symbols"
+            " JOIN files ON files.id = file_id"
             f" WHERE {where} ORDER BY (name = ? COLLATE BINARY) DESC,"
             " (substr(name, 1, ?) = ? COLLATE BINARY) DESC, length(name), path, line LIMIT ?"
         )
         args += [name, len(name), name, int(limit)]
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [Symbol(*row) for row in rows]
+        return [_symbol(row) for row in rows]
 
     def outline(self, path: str) -> list[Symbol]:
         """The definitions of one file, in line order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT name, kind, path, line, end_line FROM symbols"
+                "SELECT name, kind, path, line, line + span FROM symbols"
                 " JOIN files ON files.id = file_id WHERE path = ? ORDER BY line, name",
                 (path,),
             ).fetchall()
-        return [Symbol(*row) for row in rows]
+        return [_symbol(row) for row in rows]
 
     def compact(self) -> None:
         """Rewrite the file with full pages (VACUUM). A table filled by a first index grew its

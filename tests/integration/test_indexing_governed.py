@@ -12,7 +12,7 @@ import pytest
 from engine.index import Engine, indexer
 from engine.index.chunker import chunk_lines
 from engine.index.embed import HashingEmbedder
-from engine.index.manifest import MANIFEST_FILE
+from engine.index.manifest import MANIFEST_FILE, FileState, Manifest
 from engine.memory import EvictionManager, MemoryManager, ProjectPriority, set_memory_manager
 from engine.memory.reservations import (
     Grant,
@@ -236,8 +236,8 @@ def test_a_file_deleted_while_its_vectors_are_pending_is_forgotten_after_a_resta
     engine.update_files(project.name, ["module_02.py"])
     assert "module_02.py" in project.pending_vector_paths
     engine.close()
-    saved = (project.index_dir / MANIFEST_FILE).read_text()
-    assert '"module_02.py":[0,-1,"indexed"]' in saved  # recorded so a restart removes it
+    saved = Manifest.load(project.index_dir / MANIFEST_FILE)
+    assert saved.files["module_02.py"] == FileState(0, -1)  # recorded so a restart removes it
 
     again = Engine(home=tmp_leindex_home, watch_files=False)
     try:

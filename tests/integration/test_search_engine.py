@@ -205,7 +205,10 @@ def test_tampered_vectors_are_rebuilt_not_loaded(tmp_leindex_home, corpus):
     engine.close()
     with open(project.index_dir / VECTORS_FILE, "r+b") as handle:
         handle.seek(64)
-        handle.write(b"\xff\xff\xff\xff")
+        # Flipped, not overwritten: int8 rows may already hold 0xff (-1) there.
+        flipped = bytes(byte ^ 0xFF for byte in handle.read(4))
+        handle.seek(64)
+        handle.write(flipped)
     engine, project, _ = reopen(tmp_leindex_home, corpus)
     try:
         assert not project.vector_index_loaded  # lazy: found at the first semantic search
