@@ -113,8 +113,9 @@ class AnalysisPool:
                 initializer=init_worker,
                 initargs=(self.embedder, quiet),
             )
-            # Start every worker now (each ping waits for one), so their RSS is counted from
-            # here on and the grant can go.
+            # Start every worker now (one is spawned per submit while none is idle), so their
+            # RSS is counted from here on and the grant can go. A worker that answered none of
+            # the pings is counted from its first result.
             futures = [self._executor.submit(worker_pid) for _ in range(workers)]
             for pid in {future.result() for future in futures}:
                 self._track(pid)

@@ -89,6 +89,8 @@ _CHUNK_ROW_BYTES = 16
 MIN_POOL_BYTES = 16 << 20
 # What sqlite and tantivy say when the disk is full (they do not raise OSError).
 _DISK_FULL_MARKERS = ("no space left on device", "database or disk is full", "disk quota")
+# Less free space than this (or two batches) under the index makes a dead writer a full disk.
+_MIN_FREE_BYTES = 4 << 20
 # Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
 _PAUSE_FIRST_SECONDS = 0.25
 _PAUSE_MAX_STEP_SECONDS = 2.0
@@ -523,7 +525,7 @@ def _run_stage(
                 run.look_ahead(entries, start + len(batch), cap, stage, cost)
                 written.extend(write(run, batch))
             except Exception as error:
-                if not is_disk_full(error):
+                if not (is_disk_full(error) or _writer_died_on_a_full_disk(error, run)):
                     raise
                 _stop_for_full_disk(run, error)
                 break
@@ -543,6 +545,18 @@ def is_disk_full(error: BaseException) -> bool:
         return True
     text = str(error).lower()
     return any(marker in text for marker in _DISK_FULL_MARKERS)
+
+
+def _writer_died_on_a_full_disk(error: BaseException, run: _Run) -> bool:
+    """Whether `error` is tantivy's "index writer was killed" (its indexing thread failed, the
+    OS error not in the message) while the index's disk has next to no space left."""
+    if "index writer was killed" not in str(error).lower():
+        return False
+    try:
+        stats = os.statvfs(run.project.index_dir)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < max(_MIN_FREE_BYTES, 2 * run.batch_bytes)
 
 
 def _stop_for_full_disk(run: _Run, error: BaseException) -> None:
