@@ -6,6 +6,7 @@ manager, the config or tantivy (a worker's RSS is the engine's too).
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 
@@ -30,6 +31,9 @@ def init_worker(embedder: Embedder | None, quiet: bool = False) -> None:
     if quiet:
         os.dup2(devnull, 2)
     os.close(devnull)
+    # A crash in native code (a parser) leaves its traceback on stderr; the parent goes on
+    # in-process and logs that a worker died.
+    faulthandler.enable()
     _embedder = embedder
     _malloc_trim = procfs.load_malloc_trim()
 
