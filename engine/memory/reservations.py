@@ -42,6 +42,7 @@ class Purpose(StrEnum):
     VECTOR_INDEX = "vector_index"
     INDEX_BATCH = "index_batch"
     WRITER_HEAP = "writer_heap"
+    EMBEDDING_MODEL = "embedding_model"
     OTHER = "other"
 
 

@@ -1,9 +1,10 @@
 """`leindex models list|pull`: the embedding models usable offline, and the one download.
 
-`list` shows the built-in embedder, model2vec models under `LEINDEX_HOME/models/` and in the
-Hugging Face cache, and whether fastembed is installed, marking the one configured
-(`index.embedder` / `LEINDEX_EMBEDDER`). `pull NAME` downloads a model2vec model from the
-Hugging Face hub into `LEINDEX_HOME/models/`, saying so first; nothing else downloads.
+`list` shows the built-in embedder, model2vec and transformer models under
+`LEINDEX_HOME/models/` and in the Hugging Face cache, and whether fastembed is installed,
+marking the one configured (`index.embedder` / `LEINDEX_EMBEDDER`). `pull NAME` downloads a
+model2vec model from the Hugging Face hub into `LEINDEX_HOME/models/`, saying so first; nothing
+else downloads.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ hybrid (BM25 with OR over sub-tokens), semantic and hybrid, and hybrid's score f
 weight: on the questions of the "tune" half of the modules (where `LEXICAL_WEIGHT` was chosen)
 and on the held-out "check" half.
 
-`LEINDEX_BENCH_MODEL=/path/to/model2vec/dir` runs it with that model2vec model as the embedder
-(docs/search.md says how to make one offline); without it, the built-in hashing embedder.
+`LEINDEX_BENCH_EMBEDDER=SPEC` runs it with that embedder (`transformer:/path/to/all-MiniLM-L6-v2`,
+`model2vec:/path/to/dir`; docs/search.md says how to get them offline);
+`LEINDEX_BENCH_MODEL=/path/to/model2vec/dir` is short for `model2vec:/path/to/model2vec/dir`.
+Without either, the built-in hashing embedder.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ WEIGHTS = tuple(round(step / 10, 1) for step in range(11))
 EPSILON = 0.01
 # Read at import: the `tmp_leindex_home` fixture clears every LEINDEX_* variable.
 BENCH_MODEL = os.environ.get("LEINDEX_BENCH_MODEL", "").strip()
+BENCH_EMBEDDER = os.environ.get("LEINDEX_BENCH_EMBEDDER", "").strip()
 
 
 def _sources() -> dict[str, str]:
@@ -82,7 +85,9 @@ def test_question_eval(tmp_path, tmp_leindex_home, monkeypatch):
     root = tmp_path / "stdlib-questions"
     questions = build_question_corpus(_sources(), root)
     tune, check = _halves(questions)
-    spec = f"model2vec:{Path(BENCH_MODEL).expanduser().resolve()}" if BENCH_MODEL else "hashing"
+    spec = BENCH_EMBEDDER or "hashing"
+    if BENCH_MODEL:
+        spec = f"model2vec:{Path(BENCH_MODEL).expanduser().resolve()}"
     embedder = load_embedder(spec, tmp_leindex_home)  # a model that cannot load fails the run
     engine = Engine(home=tmp_leindex_home, watch_files=False, embedder=embedder)
     try:
