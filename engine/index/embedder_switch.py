@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 
-from engine.index.chunker import chunk_lines
 from engine.index.embed import Embedder
 from engine.index.manifest import STATUS_INDEXED
 from engine.index.project import Project
@@ -25,7 +24,7 @@ def _embed_into(vectors: VectorIndex, embedder: Embedder, project: Project, rel:
     if source is None or source.text is None:
         vectors.remove_file(rel)
         return
-    chunks = chunk_lines(source.text.split("\n"))
+    chunks = project.pieces_to_embed(rel, source.text, embedder)
     if not chunks:
         vectors.remove_file(rel)
         return

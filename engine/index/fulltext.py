@@ -1,9 +1,10 @@
 """The full-text index: tantivy, on disk under the project's index dir.
 
 Each file has one document for full-text search (`content`, tantivy's own syntax, whole words)
-and one per chunk (`chunker.chunk_lines`) for the lexical side of hybrid search (`lexical`: the
-chunk's sub-tokens, stemmed, matched with OR and ranked by BM25). Both carry the file's path in
-`path_id`, so replacing or deleting a file replaces or deletes all of them in one term.
+and one per piece (`segments.file_pieces`: a definition each) for the lexical side of hybrid
+search (`lexical`: the piece's sub-tokens, stemmed, matched with OR and ranked by BM25). Both
+carry the file's path in `path_id`, so replacing or deleting a file replaces or deletes all of
+them in one term.
 
 Only paths and chunk spans are stored; contents are tokenised but not stored (the loaded-files
 cache and the file itself give the lines), so the index stays small. The writer is opened per
@@ -24,9 +25,8 @@ from pathlib import Path
 import tantivy
 
 from engine.atomic import ensure_private_dir
-from engine.index.chunker import chunk_lines
 from engine.index.errors import QuerySyntaxError
-from engine.index.segments import definition_segments
+from engine.index.segments import file_pieces
 from engine.index.subtokens import subtoken_text
 from engine.index.symbols import SymbolStore
 
@@ -333,11 +333,7 @@ class FullTextBatch:
         self._writer.delete_documents_by_term("path_id", path)
         self._writer.add_document(tantivy.Document(path_id=path, path=path, content=text))
         symbols = self._symbols.put(path, text) if self._symbols is not None else []
-        lines = text.split("\n")
-        if symbols:
-            pieces = definition_segments(lines, (symbol.line for symbol in symbols))
-        else:  # a language without a grammar: cut where the chunker sees definitions
-            pieces = chunk_lines(lines)
+        pieces = file_pieces(text.split("\n"), [symbol.line for symbol in symbols])
         # The path is part of every document: file names say a lot about what code does.
         header = subtoken_text(path)
         for piece in pieces:

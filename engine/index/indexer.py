@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from engine.atomic import set_aside
-from engine.index.chunker import chunk_lines
 from engine.index.fulltext import (
     FULLTEXT_DIR,
     FullTextBatch,
@@ -73,6 +72,9 @@ _TEXT_COPIES = 3
 _ARENA_PER_SOURCE_BYTE = 2
 # About one chunk per 1.5 KB of source (15-50 lines of ~40 bytes); for reservations only.
 _BYTES_PER_CHUNK_ESTIMATE = 1500
+# One vector per definition (`embeds_definitions`): the eval's 194 stdlib files, 3.5 MB
+# without docstrings, gave 10 002 pieces (354 bytes each); rounded down to err on the safe side.
+_BYTES_PER_DEFINITION_ESTIMATE = 300
 _CHUNK_ROW_BYTES = 16
 # The embedder is called on about this many characters at a time; its working arrays
 # peak at about 64 bytes per character (tracemalloc, hashing embedder: 22 MB for 256 KB of
@@ -452,13 +454,18 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     """One slice of texts being embedded (the biggest file may make it bigger), and the
     float16 rows the vector index keeps for the whole batch."""
     source_bytes = sum(entry.size for entry in entries)
-    chunks_estimate = source_bytes // _BYTES_PER_CHUNK_ESTIMATE + len(entries)
+    per_chunk = (
+        _BYTES_PER_DEFINITION_ESTIMATE
+        if getattr(run.project.embedder, "embeds_definitions", False)
+        else _BYTES_PER_CHUNK_ESTIMATE
+    )
+    chunks_estimate = source_bytes // per_chunk + len(entries)
     dim = run.project.embedder.dim
     largest = max((entry.size for entry in entries), default=0)
     # Small files are embedded together up to a slice; a big one alone, a slice at a time,
     # its chunks' float32 rows gathered before they are stored.
     slice_chars = min(source_bytes, 2 * _EMBED_SLICE_CHARS)
-    largest_rows = (largest // _BYTES_PER_CHUNK_ESTIMATE + 1) * dim * 4 * 2
+    largest_rows = (largest // per_chunk + 1) * dim * 4 * 2
     vectors = run.project.vectors
     growth = vectors.growth_bytes(chunks_estimate) if vectors is not None else 0
     return (
@@ -568,7 +575,7 @@ def _embed_files(project: Project, files: Iterable[tuple[str, str]]) -> None:
     spans_of: list[tuple[str, list[tuple[int, int]]]] = []
     size = 0
     for rel, text in files:
-        chunks = chunk_lines(text.split("\n"))
+        chunks = project.pieces_to_embed(rel, text)
         # The path is part of every chunk: file names say a lot about what code does.
         header = rel.replace("/", " ") + "\n"
         texts.extend(header + chunk.text for chunk in chunks)

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from engine.config import ProjectSettings
 from engine.index.caches import CacheTotals, DropResult, LoadedFileCache, QueryCache
+from engine.index.chunker import Chunk
 from engine.index.embed import Embedder
 from engine.index.fulltext import FullTextIndex
 from engine.index.manifest import Manifest
 from engine.index.results import IndexProgress
+from engine.index.segments import file_pieces
 from engine.index.vectors import VectorIndex, VectorIndexError
 from engine.index.walker import IgnoreRules, read_source
 from engine.priority import ProjectPriority
@@ -156,6 +158,19 @@ class Project:
             return None
         self.loaded_files.put(rel, source.text)
         return source.text
+
+    def pieces_to_embed(self, rel: str, text: str, embedder: Embedder | None = None) -> list[Chunk]:
+        """The pieces of a file that get a vector each. An embedder that reads code as language
+        (`embeds_definitions`: the transformer) gets one per definition, from the symbol index
+        (written with the full-text index, before the file is embedded); the others get 15-50
+        line windows, which hold several small functions (fewer, cheaper vectors; per
+        definition measured no better for the hashing embedder: docs/search.md)."""
+        embedder = embedder if embedder is not None else self.embedder
+        starts: list[int] = []
+        symbols = getattr(self.fulltext, "symbols", None)
+        if getattr(embedder, "embeds_definitions", False) and symbols is not None:
+            starts = [symbol.line for symbol in symbols.outline(rel)]
+        return file_pieces(text.split("\n"), starts)
 
     def drop_caches(self) -> DropResult:
         """Drop every loaded file and cached query of this project."""

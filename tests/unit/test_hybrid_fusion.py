@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.index.chunker import MAX_CHUNK_LINES
+from engine.index.chunker import MAX_CHUNK_LINES, chunk_lines
 from engine.index.searcher import FusionCandidate, fuse
-from engine.index.segments import definition_segments
+from engine.index.segments import definition_segments, file_pieces
 
 
 def _order(fused):
@@ -50,3 +50,9 @@ def test_a_long_stretch_is_cut_into_windows_and_blank_pieces_are_dropped():
     lines = ["x = 1"] * (MAX_CHUNK_LINES + 5) + ["", ""]
     segments = definition_segments(lines, [MAX_CHUNK_LINES + 6, 99999])
     assert [(s.start, s.end) for s in segments] == [(1, MAX_CHUNK_LINES), (51, 55)]
+
+
+def test_a_file_is_pieced_at_its_definitions_or_else_in_line_windows():
+    lines = ["import os", "", "def a():", "    pass", "", "def b():", "    return 1"]
+    assert file_pieces(lines, [3, 6]) == definition_segments(lines, [3, 6])
+    assert file_pieces(lines, []) == chunk_lines(lines)

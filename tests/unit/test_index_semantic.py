@@ -10,6 +10,7 @@ import pytest
 
 from engine.index.chunker import MAX_CHUNK_LINES, chunk_lines
 from engine.index.embed import Embedder, HashingEmbedder, code_tokens
+from engine.index.engine import Engine
 from engine.index.vectors import (
     CHUNKS_FILE,
     VECTORS_FILE,
@@ -206,3 +207,42 @@ def test_an_empty_vector_index_round_trips_through_disk(tmp_path):
     empty.save(tmp_path)
     loaded = VectorIndex.load(tmp_path, 32, "test-32")
     assert len(loaded) == 0 and loaded.query(np.ones(32, dtype=np.float32), 5) == []
+
+
+def _small_module(root: Path) -> Path:
+    root.mkdir()
+    (root / "small.py").write_text(
+        "import zlib\n\n\ndef compress_bytes(data):\n    return zlib.compress(data)\n\n\n"
+        "def parse_config(path):\n    return open(path).read()\n"
+    )
+    return root
+
+
+def _vector_spans(engine: Engine) -> list[tuple[int, int]]:
+    vectors = engine.registry.list()[0].vectors
+    probe = np.zeros(vectors.dim, dtype=np.float32)
+    probe[0] = 1.0
+    return sorted((start, end) for _path, start, end, _score in vectors.query(probe, 10))
+
+
+class _DefinitionEmbedder(HashingEmbedder):
+    embeds_definitions = True
+
+
+def test_an_embedder_that_reads_definitions_gets_one_vector_each(tmp_path):
+    engine = Engine(home=tmp_path / "home", watch_files=False, embedder=_DefinitionEmbedder())
+    try:
+        engine.add_project(_small_module(tmp_path / "proj"))
+        # The imports, then one piece per function.
+        assert _vector_spans(engine) == [(1, 3), (4, 7), (8, 10)]
+    finally:
+        engine.close()
+
+
+def test_the_hashing_embedder_gets_line_windows(tmp_path):
+    engine = Engine(home=tmp_path / "home", watch_files=False)
+    try:
+        engine.add_project(_small_module(tmp_path / "proj"))
+        assert _vector_spans(engine) == [(1, 10)]
+    finally:
+        engine.close()
