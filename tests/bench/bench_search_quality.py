@@ -5,8 +5,8 @@ functions of a slice of the running interpreter's standard library are copied in
 with their docstrings removed, and each docstring's first sentence is asked. A hit is right when
 it points into that function. Prints MRR@10 and recall@10 for full-text, the lexical side of
 hybrid (BM25 with OR over sub-tokens), semantic and hybrid, and hybrid's score for each lexical
-weight: on the questions of the "tune" half of the modules (where `LEXICAL_WEIGHT` was chosen)
-and on the held-out "check" half.
+weight: on the questions of the "tune" half of the modules (where `LEXICAL_WEIGHT` and the
+embedders' `hybrid_lexical_weight` were chosen) and on the held-out "check" half.
 
 `LEINDEX_BENCH_EMBEDDER=SPEC` runs it with that embedder (`transformer:/path/to/all-MiniLM-L6-v2`,
 `model2vec:/path/to/dir`; docs/search.md says how to get them offline);
@@ -119,7 +119,8 @@ def test_question_eval(tmp_path, tmp_leindex_home, monkeypatch):
             f"| {name} | {on_tune.mrr:.3f} | {on_tune.recall:.3f} "
             f"| {on_check.mrr:.3f} | {on_check.recall:.3f} |"
         )
-    print(f"hybrid MRR@10 by lexical weight (in use: {searcher.LEXICAL_WEIGHT}):")
+    in_use = searcher.hybrid_lexical_weight(project)
+    print(f"hybrid MRR@10 by lexical weight (in use: {in_use}):")
     print("| weight | " + " | ".join(f"{w:.1f}" for w in WEIGHTS) + " |")
     print("| --- |" + " --- |" * len(WEIGHTS))
     print("| tune | " + " | ".join(f"{sweep[w][0]:.3f}" for w in WEIGHTS) + " |")

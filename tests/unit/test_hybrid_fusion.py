@@ -56,3 +56,14 @@ def test_a_file_is_pieced_at_its_definitions_or_else_in_line_windows():
     lines = ["import os", "", "def a():", "    pass", "", "def b():", "    return 1"]
     assert file_pieces(lines, [3, 6]) == definition_segments(lines, [3, 6])
     assert file_pieces(lines, []) == chunk_lines(lines)
+
+
+def test_hybrid_uses_the_embedders_lexical_weight_or_the_default():
+    from types import SimpleNamespace
+
+    from engine.index.searcher import LEXICAL_WEIGHT, hybrid_lexical_weight
+
+    plain = SimpleNamespace(embedder=object())
+    tuned = SimpleNamespace(embedder=SimpleNamespace(hybrid_lexical_weight=0.4))
+    assert hybrid_lexical_weight(plain) == LEXICAL_WEIGHT
+    assert hybrid_lexical_weight(tuned) == 0.4
