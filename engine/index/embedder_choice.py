@@ -227,12 +227,13 @@ def _hf_snapshot_download(repo_id: str, local_dir: str) -> str:
 
 
 def pull_model(name: str, home: Path, downloader: Downloader | None = None) -> Path:
-    """Download model2vec model `name` (a Hugging Face repo id) into `LEINDEX_HOME/models/`.
+    """Download model `name` (a Hugging Face repo id: model2vec, or a sentence-transformers
+    BERT model) into `LEINDEX_HOME/models/`.
 
     The one place that uses the network. Raises ModelLoadError with one line on failure.
     """
     kind, _, rest = name.partition(":")
-    if kind == "model2vec" and rest:
+    if kind in ("model2vec", "transformer") and rest:
         name = rest
     elif kind == "fastembed" and rest:
         raise ModelLoadError("fastembed downloads its own models: run fastembed once online")
@@ -251,8 +252,11 @@ def pull_model(name: str, home: Path, downloader: Downloader | None = None) -> P
         for variable, value in saved.items():
             if value is not None:
                 os.environ[variable] = value
-    if not is_model2vec_dir(target):
-        raise ModelLoadError(f"{name} was downloaded to {target} but is not a model2vec model")
+    if not (is_model2vec_dir(target) or is_transformer_dir(target)):
+        raise ModelLoadError(
+            f"{name} was downloaded to {target} but is neither a model2vec model nor a "
+            "sentence-transformers BERT model"
+        )
     return target
 
 

@@ -273,3 +273,13 @@ def test_engine_indexes_and_searches_with_a_transformer(tmp_path, tiny):
         assert hits and hits[0].path == "m3.py"
     finally:
         engine.close()
+
+
+def test_models_pull_accepts_a_sentence_transformers_model(tmp_path):
+    def fake(repo_id, local_dir):
+        make_bert(Path(local_dir))
+        return local_dir
+
+    target = embedder_choice.pull_model("transformer:org/bert", tmp_path, downloader=fake)
+    assert target == tmp_path / "models" / "org__bert"
+    assert embedder_choice.load_embedder("transformer:org/bert", tmp_path, {}).dim == HIDDEN
