@@ -28,8 +28,7 @@ def _embed_into(vectors: VectorIndex, embedder: Embedder, project: Project, rel:
     if not chunks:
         vectors.remove_file(rel)
         return
-    header = rel.replace("/", " ") + "\n"  # as the indexer does: the path says a lot
-    embedded = embedder.embed([header + chunk.text for chunk in chunks])
+    embedded = embedder.embed([chunk.text for chunk in chunks])
     vectors.replace_file(rel, [(chunk.start, chunk.end) for chunk in chunks], embedded)
 
 

@@ -576,9 +576,7 @@ def _embed_files(project: Project, files: Iterable[tuple[str, str]]) -> None:
     size = 0
     for rel, text in files:
         chunks = project.pieces_to_embed(rel, text)
-        # The path is part of every chunk: file names say a lot about what code does.
-        header = rel.replace("/", " ") + "\n"
-        texts.extend(header + chunk.text for chunk in chunks)
+        texts.extend(chunk.text for chunk in chunks)
         spans_of.append((rel, [(chunk.start, chunk.end) for chunk in chunks]))
         size += len(text)
         if size >= _EMBED_SLICE_CHARS:

@@ -160,17 +160,29 @@ class Project:
         return source.text
 
     def pieces_to_embed(self, rel: str, text: str, embedder: Embedder | None = None) -> list[Chunk]:
-        """The pieces of a file that get a vector each. An embedder that reads code as language
-        (`embeds_definitions`: the transformer) gets one per definition, from the symbol index
-        (written with the full-text index, before the file is embedded); the others get 15-50
-        line windows, which hold several small functions (fewer, cheaper vectors; per
-        definition measured no better for the hashing embedder: docs/search.md)."""
+        """The pieces of a file that get a vector each, holding the text the embedder reads:
+        the file's path (file names say a lot about what code does), then the code.
+
+        An embedder that reads code as language (`embeds_definitions`: the transformer) gets one
+        piece per definition, from the symbol index (written with the full-text index, before
+        the file is embedded), and a piece inside a class names it (`class Owner`) after the
+        path: a method alone does not say whose it is. The others get 15-50 line windows, which
+        hold several small functions (fewer, cheaper vectors; per definition measured no better
+        for the hashing embedder). Measurements: docs/search.md, "Evaluation"."""
         embedder = embedder if embedder is not None else self.embedder
-        starts: list[int] = []
+        header = rel.replace("/", " ") + "\n"
+        lines = text.split("\n")
         symbols = getattr(self.fulltext, "symbols", None)
-        if getattr(embedder, "embeds_definitions", False) and symbols is not None:
-            starts = [symbol.line for symbol in symbols.outline(rel)]
-        return file_pieces(text.split("\n"), starts)
+        if not getattr(embedder, "embeds_definitions", False) or symbols is None:
+            return [Chunk(c.start, c.end, header + c.text) for c in file_pieces(lines, [])]
+        outline = symbols.outline(rel)
+        classes = [symbol for symbol in outline if symbol.kind == "class"]
+        pieces = []
+        for piece in file_pieces(lines, [symbol.line for symbol in outline]):
+            owners = [c.name for c in classes if c.line < piece.start <= c.end_line]
+            context = f"class {'.'.join(owners)}\n" if owners else ""
+            pieces.append(Chunk(piece.start, piece.end, header + context + piece.text))
+        return pieces
 
     def drop_caches(self) -> DropResult:
         """Drop every loaded file and cached query of this project."""

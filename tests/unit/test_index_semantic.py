@@ -246,3 +246,27 @@ def test_the_hashing_embedder_gets_line_windows(tmp_path):
         assert _vector_spans(engine) == [(1, 10)]
     finally:
         engine.close()
+
+
+def test_a_method_is_embedded_with_its_path_and_class(tmp_path):
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "client.py").write_text(
+        "class HttpClient:\n    timeout = 5\n\n    def fetch(self, url):\n        return url\n"
+    )
+    seen: list[str] = []
+
+    class Recording(_DefinitionEmbedder):
+        def embed(self, texts):
+            seen.extend(texts)
+            return super().embed(texts)
+
+    engine = Engine(home=tmp_path / "home", watch_files=False, embedder=Recording())
+    try:
+        engine.add_project(root)
+    finally:
+        engine.close()
+    assert (
+        "pkg client.py\nclass HttpClient\n    def fetch(self, url):\n        return url\n" in seen
+    )
+    assert "pkg client.py\nclass HttpClient:\n    timeout = 5\n" in seen
