@@ -158,7 +158,9 @@ class _Merge:
                     file=origin.file,
                     key_path=INDEX_EMBEDDER_KEY,
                     value=item,
-                    allowed="hashing, model2vec:NAME_OR_DIR, fastembed:NAME",
+                    allowed=(
+                        "hashing, model2vec:NAME_OR_DIR, transformer:NAME_OR_DIR, fastembed:NAME"
+                    ),
                 )
             else:
                 self.index_embedder = item.strip()

@@ -137,7 +137,8 @@ class ProjectSettings:
 
 class IndexConfig(_Frozen):
     """`index:` — how the index is built. `embedder`: `hashing` (built in, the default),
-    `model2vec:NAME_OR_DIR` or `fastembed:NAME`; env `LEINDEX_EMBEDDER`."""
+    `model2vec:NAME_OR_DIR`, `transformer:NAME_OR_DIR` or `fastembed:NAME`; env
+    `LEINDEX_EMBEDDER`."""
 
     embedder: str = "hashing"
 

@@ -9,14 +9,14 @@ the analysis code, never the engine).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.index.chunker import chunk_lines
+from engine.index.chunker import Chunk, chunk_lines
 from engine.index.embed import Embedder
-from engine.index.segments import definition_segments
+from engine.index.segments import file_pieces
 from engine.index.subtokens import subtoken_text
 from engine.index.symbols import Symbol, extract_symbols
 from engine.index.walker import MAX_FILE_BYTES, read_source
@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # numpy is imported when something is embedded, not to open a
 # code, 105 MB for 4 MB, at the same speed).
 EMBED_SLICE_CHARS = 256 << 10
 EMBED_BYTES_PER_CHAR = 64
+# Cuts a file (path, text) into the pieces that get a vector each.
+PiecesOf = Callable[[str, str], list[Chunk]]
 # Files are handled in groups of about this many source bytes (a worker's task, an in-process
 # embedding call): big enough that the per-group cost is small, small enough that both workers
 # stay busy to the end of a batch.
@@ -72,11 +74,7 @@ def analyze_text(rel: str, text: str) -> tuple[tuple[Symbol, ...], tuple[Lexical
     """The definitions of `text` (the contents of `rel`) and its lexical documents: one per
     definition where a grammar finds them, else cut where the semantic chunker cuts."""
     symbols = tuple(extract_symbols(rel, text))
-    lines = text.split("\n")
-    if symbols:
-        pieces = definition_segments(lines, (symbol.line for symbol in symbols))
-    else:
-        pieces = chunk_lines(lines)
+    pieces = file_pieces(text.split("\n"), [symbol.line for symbol in symbols])
     # The path is part of every document: file names say a lot about what code does.
     header = subtoken_text(rel)
     lexical = tuple(
@@ -95,12 +93,11 @@ def analyze_file(root: str | os.PathLike[str], rel: str) -> FileAnalysis:
     return FileAnalysis(rel, source.text, None, bool(source.lossy), symbols, lexical)
 
 
-def chunk_file(rel: str, text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """The texts to embed for `rel` (its path, then the chunk) and the chunks' line spans."""
-    chunks = chunk_lines(text.split("\n"))
-    # The path is part of every chunk: file names say a lot about what code does.
+def window_pieces(rel: str, text: str) -> list[Chunk]:
+    """A file's 15-50 line windows (`chunk_lines`), each headed by the file's path (file names
+    say a lot about what code does): what a window embedder embeds."""
     header = rel.replace("/", " ") + "\n"
-    return [header + chunk.text for chunk in chunks], [(chunk.start, chunk.end) for chunk in chunks]
+    return [Chunk(c.start, c.end, header + c.text) for c in chunk_lines(text.split("\n"))]
 
 
 def embed_sliced(embedder: Embedder, texts: list[str]) -> np.ndarray:
@@ -120,14 +117,17 @@ def embed_sliced(embedder: Embedder, texts: list[str]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def embed_texts(embedder: Embedder, files: list[tuple[str, str]]) -> list[EmbeddedFile]:
-    """Chunk and embed these (path, text) pairs; one embedder call per slice of text."""
+def embed_texts(
+    embedder: Embedder, files: list[tuple[str, str]], pieces_of: PiecesOf = window_pieces
+) -> list[EmbeddedFile]:
+    """Cut these (path, text) pairs into pieces (`pieces_of`) and embed them; one embedder
+    call per slice of text."""
     texts: list[str] = []
     spans_of: list[tuple[str, list[tuple[int, int]]]] = []
     for rel, text in files:
-        chunk_texts, spans = chunk_file(rel, text)
-        texts.extend(chunk_texts)
-        spans_of.append((rel, spans))
+        pieces = pieces_of(rel, text)
+        texts.extend(piece.text for piece in pieces)
+        spans_of.append((rel, [(piece.start, piece.end) for piece in pieces]))
     embedded = embed_sliced(embedder, texts)
     out = []
     row = 0
@@ -138,7 +138,10 @@ def embed_texts(embedder: Embedder, files: list[tuple[str, str]]) -> list[Embedd
 
 
 def embed_files(
-    embedder: Embedder, root: str | os.PathLike[str], rels: list[str]
+    embedder: Embedder,
+    root: str | os.PathLike[str],
+    rels: list[str],
+    pieces_of: PiecesOf = window_pieces,
 ) -> list[EmbeddedFile]:
     """Read and embed these files under `root`; an unreadable one comes back with no spans."""
     readable: list[tuple[str, str]] = []
@@ -149,7 +152,7 @@ def embed_files(
             unreadable.add(rel)
         else:
             readable.append((rel, source.text))
-    embedded = {item.rel: item for item in embed_texts(embedder, readable)}
+    embedded = {item.rel: item for item in embed_texts(embedder, readable, pieces_of)}
     return [embedded[rel] if rel not in unreadable else EmbeddedFile(rel, None) for rel in rels]
 
 

@@ -1,8 +1,9 @@
 """Which embedder to use: the `index.embedder` setting (or `LEINDEX_EMBEDDER`) made into one.
 
-A setting is `hashing` (the built-in, model-free default), `model2vec:NAME` or
-`fastembed:NAME`. NAME is a directory, or a model name looked up in `LEINDEX_HOME/models/`
-and then in the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`).
+A setting is `hashing` (the built-in, model-free default), `model2vec:NAME`,
+`transformer:NAME` (a sentence-transformers BERT model run with numpy) or `fastembed:NAME`.
+NAME is a directory, or a model name looked up in `LEINDEX_HOME/models/` and then in the
+Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`).
 Nothing here downloads: the network is only used by `pull_model` (`leindex models pull`).
 A model that cannot be loaded gives a one-line warning and the built-in embedder.
 """
@@ -24,12 +25,13 @@ from engine.index.model_embedders import (
     fastembed_available,
     is_model2vec_dir,
 )
+from engine.index.transformer_embedder import TransformerEmbedder, is_transformer_dir
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDER = "hashing"
 EMBEDDER_ENV = "LEINDEX_EMBEDDER"
-KINDS = ("hashing", "model2vec", "fastembed")
+KINDS = ("hashing", "model2vec", "transformer", "fastembed")
 _OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
@@ -51,7 +53,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     kind = kind.strip().lower()
     if kind not in KINDS or (kind != DEFAULT_EMBEDDER and not (sep and name.strip())):
         raise ValueError(
-            f"embedder {spec!r} is not one of: hashing, model2vec:NAME_OR_DIR, fastembed:NAME"
+            f"embedder {spec!r} is not one of: hashing, model2vec:NAME_OR_DIR, "
+            "transformer:NAME_OR_DIR, fastembed:NAME"
         )
     return kind, name.strip()
 
@@ -77,9 +80,11 @@ def local_dir_name(name: str) -> str:
 
 
 def find_model2vec_dir(
-    name: str, home: Path, environ: Mapping[str, str] | None = None
+    name: str, home: Path, environ: Mapping[str, str] | None = None, kind: str = "model2vec"
 ) -> Path | None:
-    """The local directory holding model2vec model `name`, or None; never downloads."""
+    """The local directory holding model `name` of `kind` (model2vec or transformer), or
+    None; never downloads."""
+    usable = is_transformer_dir if kind == "transformer" else is_model2vec_dir
     candidates: list[Path] = []
     as_path = Path(name).expanduser()
     if as_path.is_absolute() or name.startswith("."):
@@ -99,7 +104,7 @@ def find_model2vec_dir(
             pass
     for candidate in candidates:
         try:
-            if is_model2vec_dir(candidate):
+            if usable(candidate):
                 return candidate
         except OSError:
             continue
@@ -117,17 +122,30 @@ def load_embedder(spec: str, home: Path, environ: Mapping[str, str] | None = Non
         return HashingEmbedder()
     for variable in _OFFLINE_ENV:
         os.environ.setdefault(variable, "1")  # no library below may reach the network
-    if kind == "model2vec":
-        directory = find_model2vec_dir(name, home, environ)
+    if kind in ("model2vec", "transformer"):
+        directory = find_model2vec_dir(name, home, environ, kind)
         if directory is None:
             raise ModelLoadError(
-                f"model2vec model {name!r} is not available locally (looked in "
+                f"{kind} model {name!r} is not available locally (looked in "
                 f"{models_dir(home)} and {hf_cache_dir(environ)}); "
                 f"run `leindex models pull {name}` to download it"
             )
         label = None if Path(name).expanduser().is_absolute() else local_dir_name(name)
+        if kind == "transformer":
+            return TransformerEmbedder(directory, label=label, reserve=_reserve_model)
         return Model2VecEmbedder(directory, label=label)
     return FastEmbedEmbedder(name, models_dir(home) / "fastembed")
+
+
+def _reserve_model(nbytes: int):
+    """Reserve a model's weights before they are read; refused, the model is not loaded."""
+    from engine.memory.reservations import Purpose, ReservationRefused, get_default_reserver
+    from engine.priority import ProjectPriority
+
+    try:
+        return get_default_reserver().reserve(nbytes, Purpose.EMBEDDING_MODEL, ProjectPriority.HIGH)
+    except ReservationRefused as error:
+        raise ModelLoadError(f"no room in the memory budget for the model: {error}") from None
 
 
 def choose_embedder(
@@ -177,14 +195,18 @@ def list_local_models(home: Path, environ: Mapping[str, str] | None = None) -> l
                 directories.extend((name, snapshot) for snapshot in snapshots[-1:])
             for name, directory in directories:
                 try:
-                    usable = is_model2vec_dir(directory)
-                except OSError:
-                    usable = False
-                if usable and directory.resolve() not in seen:
-                    seen.add(directory.resolve())
-                    rows.append(
-                        {"spec": f"model2vec:{name}", "kind": "model2vec", "path": str(directory)}
+                    kind = (
+                        "transformer"
+                        if is_transformer_dir(directory)
+                        else "model2vec"
+                        if is_model2vec_dir(directory)
+                        else None
                     )
+                except OSError:
+                    kind = None
+                if kind and directory.resolve() not in seen:
+                    seen.add(directory.resolve())
+                    rows.append({"spec": f"{kind}:{name}", "kind": kind, "path": str(directory)})
     rows.append(
         {
             "spec": "fastembed:NAME",
@@ -205,12 +227,13 @@ def _hf_snapshot_download(repo_id: str, local_dir: str) -> str:
 
 
 def pull_model(name: str, home: Path, downloader: Downloader | None = None) -> Path:
-    """Download model2vec model `name` (a Hugging Face repo id) into `LEINDEX_HOME/models/`.
+    """Download model `name` (a Hugging Face repo id: model2vec, or a sentence-transformers
+    BERT model) into `LEINDEX_HOME/models/`.
 
     The one place that uses the network. Raises ModelLoadError with one line on failure.
     """
     kind, _, rest = name.partition(":")
-    if kind == "model2vec" and rest:
+    if kind in ("model2vec", "transformer") and rest:
         name = rest
     elif kind == "fastembed" and rest:
         raise ModelLoadError("fastembed downloads its own models: run fastembed once online")
@@ -229,8 +252,11 @@ def pull_model(name: str, home: Path, downloader: Downloader | None = None) -> P
         for variable, value in saved.items():
             if value is not None:
                 os.environ[variable] = value
-    if not is_model2vec_dir(target):
-        raise ModelLoadError(f"{name} was downloaded to {target} but is not a model2vec model")
+    if not (is_model2vec_dir(target) or is_transformer_dir(target)):
+        raise ModelLoadError(
+            f"{name} was downloaded to {target} but is neither a model2vec model nor a "
+            "sentence-transformers BERT model"
+        )
     return target
 
 
@@ -243,17 +269,21 @@ def embedder_for_name(name: str, home: Path, environ: Mapping[str, str] | None =
             return None
         return hashing if hashing.name == name else None
     parts = name.split(":")
-    if len(parts) == 4 and parts[0] == "model2vec":
+    if len(parts) == 4 and parts[0] in ("model2vec", "transformer"):
         for candidate in dict.fromkeys((parts[1].replace("__", "/"), parts[1])):
-            directory = find_model2vec_dir(candidate, home, environ)
+            directory = find_model2vec_dir(candidate, home, environ, parts[0])
             if directory is None:
                 continue
             try:
-                model = Model2VecEmbedder(directory, label=parts[1])
+                if parts[0] == "transformer":
+                    model = TransformerEmbedder(directory, label=parts[1], reserve=_reserve_model)
+                else:
+                    model = Model2VecEmbedder(directory, label=parts[1])
             except ModelLoadError:
                 continue
             if model.name == name:
                 return model
+            getattr(model, "close", lambda: None)()
     return None
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 
-from engine.index.chunker import chunk_lines
 from engine.index.embed import Embedder
 from engine.index.manifest import STATUS_INDEXED
 from engine.index.project import Project
@@ -25,12 +24,11 @@ def _embed_into(vectors: VectorIndex, embedder: Embedder, project: Project, rel:
     if source is None or source.text is None:
         vectors.remove_file(rel)
         return
-    chunks = chunk_lines(source.text.split("\n"))
+    chunks = project.pieces_to_embed(rel, source.text, embedder)
     if not chunks:
         vectors.remove_file(rel)
         return
-    header = rel.replace("/", " ") + "\n"  # as the indexer does: the path says a lot
-    embedded = embedder.embed([header + chunk.text for chunk in chunks])
+    embedded = embedder.embed([chunk.text for chunk in chunks])
     vectors.replace_file(rel, [(chunk.start, chunk.end) for chunk in chunks], embedded)
 
 

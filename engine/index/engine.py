@@ -502,6 +502,8 @@ class Engine:
         for project in self.registry.list():
             project.closed = False
             self._close_project(project)
+        # A model's weights were reserved when it was loaded (see transformer_embedder).
+        getattr(self.embedder, "close", lambda: None)()
 
 
 def _merge(results: list[tuple[SearchHit, ...]], limit: int) -> list[SearchHit]:

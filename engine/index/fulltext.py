@@ -1,10 +1,10 @@
 """The full-text index: tantivy, on disk under the project's index dir.
 
 Each file has one document for full-text search (`content`, tantivy's own syntax, whole words)
-and one per definition or chunk (`analysis.analyze_text`) for the lexical side of hybrid search
-(`lexical`: the chunk's sub-tokens, stemmed, matched with OR and ranked by BM25). Both carry the
-file's path in `path_id`, so replacing or deleting a file replaces or deletes all of them in one
-term.
+and one per piece (`segments.file_pieces`: a definition each, cut by `analysis.analyze_text`)
+for the lexical side of hybrid search (`lexical`: the piece's sub-tokens, stemmed, matched with
+OR and ranked by BM25). Both carry the file's path in `path_id`, so replacing or deleting a file
+replaces or deletes all of them in one term.
 
 Only paths and chunk spans are stored; contents are tokenised but not stored (the loaded-files
 cache and the file itself give the lines), so the index stays small. The writer is opened per

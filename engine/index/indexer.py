@@ -84,6 +84,9 @@ _TEXT_COPIES = 3
 _ARENA_PER_SOURCE_BYTE = 2
 # About one chunk per 1.5 KB of source (15-50 lines of ~40 bytes); for reservations only.
 _BYTES_PER_CHUNK_ESTIMATE = 1500
+# One vector per definition (`embeds_definitions`): the eval's 194 stdlib files, 3.5 MB
+# without docstrings, gave 10 002 pieces (354 bytes each); rounded down to err on the safe side.
+_BYTES_PER_DEFINITION_ESTIMATE = 300
 _CHUNK_ROW_BYTES = 16
 # Below this much work, worker processes cost more (starting interpreters) than they save.
 MIN_POOL_BYTES = 16 << 20
@@ -597,7 +600,12 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     """One slice of texts being embedded (the biggest file may make it bigger), and the
     float16 rows the vector index keeps for the whole batch."""
     source_bytes = sum(entry.size for entry in entries)
-    chunks_estimate = source_bytes // _BYTES_PER_CHUNK_ESTIMATE + len(entries)
+    per_chunk = (
+        _BYTES_PER_DEFINITION_ESTIMATE
+        if getattr(run.project.embedder, "embeds_definitions", False)
+        else _BYTES_PER_CHUNK_ESTIMATE
+    )
+    chunks_estimate = source_bytes // per_chunk + len(entries)
     dim = run.project.embedder.dim
     largest = max((entry.size for entry in entries), default=0)
     # Small files are embedded together up to a slice; a big one alone, a slice at a time,
@@ -606,7 +614,7 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     # One slice per worker being embedded at once (at least two, as in-process batches do).
     slices = max(2, pool.workers if pool is not None else 0)
     slice_chars = min(source_bytes, slices * EMBED_SLICE_CHARS)
-    largest_rows = (largest // _BYTES_PER_CHUNK_ESTIMATE + 1) * dim * 4 * 2
+    largest_rows = (largest // per_chunk + 1) * dim * 4 * 2
     vectors = run.project.vectors
     growth = vectors.growth_bytes(chunks_estimate) if vectors is not None else 0
     return (
@@ -752,8 +760,9 @@ def _embedded(
 
 
 def _embed_files(project: Project, rels: list[str]) -> list[EmbeddedFile]:
-    """Read and embed these files in-process (one group: about `GROUP_BYTES` of text)."""
-    return embed_files(project.embedder, project.path, rels)
+    """Read and embed these files in-process (one group: about `GROUP_BYTES` of text), cut
+    into the pieces the project's embedder wants (`Project.pieces_to_embed`)."""
+    return embed_files(project.embedder, project.path, rels, project.pieces_to_embed)
 
 
 def _store_embedded(project: Project, vectors: VectorIndex, items: Iterable[EmbeddedFile]) -> None:

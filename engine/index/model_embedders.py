@@ -44,8 +44,15 @@ def fingerprint_files(paths: list[Path]) -> str:
 
 
 def is_model2vec_dir(directory: Path) -> bool:
-    """True when `directory` holds the three model2vec files."""
-    return all((Path(directory) / name).is_file() for name in MODEL2VEC_FILES)
+    """True when `directory` holds the three model2vec files (and is not a transformer's:
+    a BERT model's directory has the same three names)."""
+    if not all((Path(directory) / name).is_file() for name in MODEL2VEC_FILES):
+        return False
+    try:
+        config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # the loader reports what is wrong with it
+    return not (isinstance(config, dict) and config.get("model_type") == "bert")
 
 
 class Model2VecEmbedder:

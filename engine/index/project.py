@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.config import ProjectSettings
+from engine.index.analysis import window_pieces
 from engine.index.caches import CacheTotals, DropResult, LoadedFileCache, QueryCache
+from engine.index.chunker import Chunk
 from engine.index.embed import Embedder
 from engine.index.fulltext import FullTextIndex
 from engine.index.manifest import Manifest
 from engine.index.results import IndexProgress
+from engine.index.segments import file_pieces
 from engine.index.walker import IgnoreRules, read_source
 from engine.priority import ProjectPriority
 from engine.procfs import mapped_rss_by_path
@@ -159,6 +162,31 @@ class Project:
             return None
         self.loaded_files.put(rel, source.text)
         return source.text
+
+    def pieces_to_embed(self, rel: str, text: str, embedder: Embedder | None = None) -> list[Chunk]:
+        """The pieces of a file that get a vector each, holding the text the embedder reads:
+        the file's path (file names say a lot about what code does), then the code.
+
+        An embedder that reads code as language (`embeds_definitions`: the transformer) gets one
+        piece per definition, from the symbol index (written with the full-text index, before
+        the file is embedded), and a piece inside a class names it (`class Owner`) after the
+        path: a method alone does not say whose it is. The others get 15-50 line windows, which
+        hold several small functions (fewer, cheaper vectors; per definition measured no better
+        for the hashing embedder). Measurements: docs/search.md, "Evaluation"."""
+        embedder = embedder if embedder is not None else self.embedder
+        header = rel.replace("/", " ") + "\n"
+        lines = text.split("\n")
+        symbols = getattr(self.fulltext, "symbols", None)
+        if not getattr(embedder, "embeds_definitions", False) or symbols is None:
+            return window_pieces(rel, text)  # as the indexing workers cut it too
+        outline = symbols.outline(rel)
+        classes = [symbol for symbol in outline if symbol.kind == "class"]
+        pieces = []
+        for piece in file_pieces(lines, [symbol.line for symbol in outline]):
+            owners = [c.name for c in classes if c.line < piece.start <= c.end_line]
+            context = f"class {'.'.join(owners)}\n" if owners else ""
+            pieces.append(Chunk(piece.start, piece.end, header + context + piece.text))
+        return pieces
 
     def drop_caches(self) -> DropResult:
         """Drop every loaded file and cached query of this project."""

@@ -18,8 +18,9 @@ from engine.index.project import Project
 from engine.index.results import SearchHit
 from engine.index.symbols import Symbol
 
-# Hybrid's weight of the lexical side (the semantic side gets the rest), tuned on the
-# question eval (tests/bench/bench_search_quality.py; docs/search.md, "Evaluation").
+# Hybrid's weight of the lexical side (the semantic side gets the rest), tuned on the tune half
+# of the question eval (tests/bench/bench_search_quality.py; docs/search.md, "Evaluation").
+# An embedder whose semantic side is stronger says so with its own `hybrid_lexical_weight`.
 LEXICAL_WEIGHT = 0.8
 # Chunks each side of hybrid contributes to the fusion.
 HYBRID_DEPTH = 50
@@ -220,11 +221,13 @@ def hybrid_hits(
     query: str,
     limit: int,
     literal: bool,
-    lexical_weight: float = LEXICAL_WEIGHT,
+    lexical_weight: float | None = None,
 ) -> list[SearchHit]:
     """The lexical side (BM25 over sub-tokens with OR; for a literal, its matching lines) and
-    the semantic side, fused by `fuse`; a query that names a symbol lists its definitions
-    first."""
+    the semantic side, fused by `fuse` (with `lexical_weight`, by default the embedder's);
+    a query that names a symbol lists its definitions first."""
+    if lexical_weight is None:
+        lexical_weight = hybrid_lexical_weight(project)
     depth = max(limit, HYBRID_DEPTH)
     semantic = [
         FusionCandidate(rel, start, end, similarity)
@@ -262,6 +265,11 @@ def hybrid_hits(
             seen.add((shown.path, shown.line))
             hits.append(SearchHit(shown.project, shown.path, shown.line, shown.text, score))
     return hits[:limit]
+
+
+def hybrid_lexical_weight(project: Project) -> float:
+    """The lexical weight hybrid uses for `project`: its embedder's, else `LEXICAL_WEIGHT`."""
+    return float(getattr(project.embedder, "hybrid_lexical_weight", LEXICAL_WEIGHT))
 
 
 def fuse(

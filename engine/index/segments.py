@@ -1,8 +1,11 @@
-"""Lexical documents: a file cut at its definitions, so a question meets one function at a time.
+"""A file cut at its definitions, so a question meets one function at a time.
 
-The semantic chunker merges small functions into 15-50 line chunks (a vector needs some text);
-BM25 needs no such floor, and a document per definition keeps the words of neighbouring
-functions from adding up to a match that neither deserves.
+Both sides of search use these pieces: the lexical documents (a document per definition keeps
+the words of neighbouring functions from adding up to a match that neither deserves) and the
+semantic chunks. One vector per definition measured better than 15-50 line windows that merge
+small functions (question eval, docs/search.md): a window's vector is a blend of several
+functions, and a transformer reads only its first 256 tokens. Files without known definitions
+(languages without a grammar, definition-free files) keep the line windows of `chunk_lines`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import pairwise
 
-from engine.index.chunker import MAX_CHUNK_LINES, Chunk
+from engine.index.chunker import MAX_CHUNK_LINES, Chunk, chunk_lines
 
 
 def definition_segments(lines: list[str], starts: Iterable[int]) -> list[Chunk]:
@@ -34,3 +37,11 @@ def definition_segments(lines: list[str], starts: Iterable[int]) -> list[Chunk]:
             if text.strip():
                 segments.append(Chunk(start, end, text))
     return segments
+
+
+def file_pieces(lines: list[str], starts: Iterable[int]) -> list[Chunk]:
+    """The pieces a file is indexed as, a lexical document and a vector each:
+    `definition_segments` when the file has definitions (1-based `starts`), else (a language
+    without a grammar) `chunk_lines`' windows, cut where the chunker sees definitions."""
+    starts = list(starts)
+    return definition_segments(lines, starts) if starts else chunk_lines(lines)

@@ -64,3 +64,15 @@ def _joined_parts(word: str) -> str:
 def subtoken_text(text: str) -> str:
     """`subtokens(text)` joined by spaces: what the lexical field is fed."""
     return " ".join(filter(None, map(_joined_parts, _IDENTIFIER.findall(text))))
+
+
+@lru_cache(maxsize=_SPLIT_MEMO_ENTRIES)
+def _spaced_parts(word: str) -> str:
+    parts = split_identifier(word)
+    return " ".join(parts[:-1]) if len(parts) > 1 else word
+
+
+def identifiers_as_words(text: str) -> str:
+    """`text` with each identifier of several parts written as its words, the rest as it is:
+    `x = get_value(parseHTTPResponse)` -> `x = get value(parse http response)`."""
+    return _IDENTIFIER.sub(lambda match: _spaced_parts(match.group()), text)

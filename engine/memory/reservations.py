@@ -43,6 +43,7 @@ class Purpose(StrEnum):
     INDEX_BATCH = "index_batch"
     INDEX_WORKERS = "index_workers"
     WRITER_HEAP = "writer_heap"
+    EMBEDDING_MODEL = "embedding_model"
     OTHER = "other"
 
 

@@ -1,9 +1,10 @@
 """`leindex models list|pull`: the embedding models usable offline, and the one download.
 
-`list` shows the built-in embedder, model2vec models under `LEINDEX_HOME/models/` and in the
-Hugging Face cache, and whether fastembed is installed, marking the one configured
-(`index.embedder` / `LEINDEX_EMBEDDER`). `pull NAME` downloads a model2vec model from the
-Hugging Face hub into `LEINDEX_HOME/models/`, saying so first; nothing else downloads.
+`list` shows the built-in embedder, model2vec and transformer models under
+`LEINDEX_HOME/models/` and in the Hugging Face cache, and whether fastembed is installed,
+marking the one configured (`index.embedder` / `LEINDEX_EMBEDDER`). `pull NAME` downloads a
+model2vec model from the Hugging Face hub into `LEINDEX_HOME/models/`, saying so first; nothing
+else downloads.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`list` (default) or `pull NAME`."""
     sub = parser.add_subparsers(dest="action")
     sub.add_parser("list", help="models available locally, and which one is configured")
-    pull = sub.add_parser("pull", help="download a model2vec model (the only network use)")
+    pull = sub.add_parser(
+        "pull", help="download a model2vec or sentence-transformers model (the only network use)"
+    )
     pull.add_argument("name", help="a Hugging Face repo id, e.g. minishlab/potion-code-16M")
 
 
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         pull_model,
     )
     from engine.index.model_embedders import ModelLoadError
+    from engine.index.transformer_embedder import is_transformer_dir
 
     home = leindex_home()
     if getattr(args, "action", None) == "pull":
@@ -47,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         except ModelLoadError as error:
             sys.stderr.write(f"leindex: {error}\n")
             return 1
-        print(f"Saved to {target}. Use it with index.embedder: model2vec:{args.name}")
+        kind = "transformer" if is_transformer_dir(target) else "model2vec"
+        name = args.name.partition(":")[2] if ":" in args.name else args.name
+        print(f"Saved to {target}. Use it with index.embedder: {kind}:{name}")
         return 0
     try:
         config = load_config(home).config

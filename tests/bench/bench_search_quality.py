@@ -5,11 +5,13 @@ functions of a slice of the running interpreter's standard library are copied in
 with their docstrings removed, and each docstring's first sentence is asked. A hit is right when
 it points into that function. Prints MRR@10 and recall@10 for full-text, the lexical side of
 hybrid (BM25 with OR over sub-tokens), semantic and hybrid, and hybrid's score for each lexical
-weight: on the questions of the "tune" half of the modules (where `LEXICAL_WEIGHT` was chosen)
-and on the held-out "check" half.
+weight: on the questions of the "tune" half of the modules (where `LEXICAL_WEIGHT` and the
+embedders' `hybrid_lexical_weight` were chosen) and on the held-out "check" half.
 
-`LEINDEX_BENCH_MODEL=/path/to/model2vec/dir` runs it with that model2vec model as the embedder
-(docs/search.md says how to make one offline); without it, the built-in hashing embedder.
+`LEINDEX_BENCH_EMBEDDER=SPEC` runs it with that embedder (`transformer:/path/to/all-MiniLM-L6-v2`,
+`model2vec:/path/to/dir`; docs/search.md says how to get them offline);
+`LEINDEX_BENCH_MODEL=/path/to/model2vec/dir` is short for `model2vec:/path/to/model2vec/dir`.
+Without either, the built-in hashing embedder.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ WEIGHTS = tuple(round(step / 10, 1) for step in range(11))
 EPSILON = 0.01
 # Read at import: the `tmp_leindex_home` fixture clears every LEINDEX_* variable.
 BENCH_MODEL = os.environ.get("LEINDEX_BENCH_MODEL", "").strip()
+BENCH_EMBEDDER = os.environ.get("LEINDEX_BENCH_EMBEDDER", "").strip()
 
 
 def _sources() -> dict[str, str]:
@@ -82,7 +85,9 @@ def test_question_eval(tmp_path, tmp_leindex_home, monkeypatch):
     root = tmp_path / "stdlib-questions"
     questions = build_question_corpus(_sources(), root)
     tune, check = _halves(questions)
-    spec = f"model2vec:{Path(BENCH_MODEL).expanduser().resolve()}" if BENCH_MODEL else "hashing"
+    spec = BENCH_EMBEDDER or "hashing"
+    if BENCH_MODEL:
+        spec = f"model2vec:{Path(BENCH_MODEL).expanduser().resolve()}"
     embedder = load_embedder(spec, tmp_leindex_home)  # a model that cannot load fails the run
     engine = Engine(home=tmp_leindex_home, watch_files=False, embedder=embedder)
     try:
@@ -114,7 +119,8 @@ def test_question_eval(tmp_path, tmp_leindex_home, monkeypatch):
             f"| {name} | {on_tune.mrr:.3f} | {on_tune.recall:.3f} "
             f"| {on_check.mrr:.3f} | {on_check.recall:.3f} |"
         )
-    print(f"hybrid MRR@10 by lexical weight (in use: {searcher.LEXICAL_WEIGHT}):")
+    in_use = searcher.hybrid_lexical_weight(project)
+    print(f"hybrid MRR@10 by lexical weight (in use: {in_use}):")
     print("| weight | " + " | ".join(f"{w:.1f}" for w in WEIGHTS) + " |")
     print("| --- |" + " --- |" * len(WEIGHTS))
     print("| tune | " + " | ".join(f"{sweep[w][0]:.3f}" for w in WEIGHTS) + " |")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.index.chunker import MAX_CHUNK_LINES
+from engine.index.chunker import MAX_CHUNK_LINES, chunk_lines
 from engine.index.searcher import FusionCandidate, fuse
-from engine.index.segments import definition_segments
+from engine.index.segments import definition_segments, file_pieces
 
 
 def _order(fused):
@@ -67,3 +67,20 @@ def test_definitions_on_consecutive_lines_share_one_lexical_document():
     ]
     pieces = definition_segments(lines, [1, 2, 3, 5, 8])
     assert [(piece.start, piece.end) for piece in pieces] == [(1, 4), (5, 7), (8, 8)]
+
+
+def test_a_file_is_pieced_at_its_definitions_or_else_in_line_windows():
+    lines = ["import os", "", "def a():", "    pass", "", "def b():", "    return 1"]
+    assert file_pieces(lines, [3, 6]) == definition_segments(lines, [3, 6])
+    assert file_pieces(lines, []) == chunk_lines(lines)
+
+
+def test_hybrid_uses_the_embedders_lexical_weight_or_the_default():
+    from types import SimpleNamespace
+
+    from engine.index.searcher import LEXICAL_WEIGHT, hybrid_lexical_weight
+
+    plain = SimpleNamespace(embedder=object())
+    tuned = SimpleNamespace(embedder=SimpleNamespace(hybrid_lexical_weight=0.4))
+    assert hybrid_lexical_weight(plain) == LEXICAL_WEIGHT
+    assert hybrid_lexical_weight(tuned) == 0.4

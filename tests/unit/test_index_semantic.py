@@ -10,6 +10,7 @@ import pytest
 
 from engine.index.chunker import MAX_CHUNK_LINES, chunk_lines
 from engine.index.embed import Embedder, HashingEmbedder, code_tokens
+from engine.index.engine import Engine
 from engine.index.vectors import (
     CHUNKS_FILE,
     VECTORS_FILE,
@@ -229,3 +230,66 @@ def test_saved_rows_are_int8_and_load_back_within_a_step_of_127(tmp_path: Path):
     (tmp_path / "vectors.f16.npy").write_bytes(b"old")
     index.save(tmp_path)
     assert not (tmp_path / "vectors.f16.npy").exists()
+
+
+def _small_module(root: Path) -> Path:
+    root.mkdir()
+    (root / "small.py").write_text(
+        "import zlib\n\n\ndef compress_bytes(data):\n    return zlib.compress(data)\n\n\n"
+        "def parse_config(path):\n    return open(path).read()\n"
+    )
+    return root
+
+
+def _vector_spans(engine: Engine) -> list[tuple[int, int]]:
+    vectors = engine.registry.list()[0].vectors
+    probe = np.zeros(vectors.dim, dtype=np.float32)
+    probe[0] = 1.0
+    return sorted((start, end) for _path, start, end, _score in vectors.query(probe, 10))
+
+
+class _DefinitionEmbedder(HashingEmbedder):
+    embeds_definitions = True
+
+
+def test_an_embedder_that_reads_definitions_gets_one_vector_each(tmp_path):
+    engine = Engine(home=tmp_path / "home", watch_files=False, embedder=_DefinitionEmbedder())
+    try:
+        engine.add_project(_small_module(tmp_path / "proj"))
+        # The imports, then one piece per function.
+        assert _vector_spans(engine) == [(1, 3), (4, 7), (8, 10)]
+    finally:
+        engine.close()
+
+
+def test_the_hashing_embedder_gets_line_windows(tmp_path):
+    engine = Engine(home=tmp_path / "home", watch_files=False)
+    try:
+        engine.add_project(_small_module(tmp_path / "proj"))
+        assert _vector_spans(engine) == [(1, 10)]
+    finally:
+        engine.close()
+
+
+def test_a_method_is_embedded_with_its_path_and_class(tmp_path):
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "client.py").write_text(
+        "class HttpClient:\n    timeout = 5\n\n    def fetch(self, url):\n        return url\n"
+    )
+    seen: list[str] = []
+
+    class Recording(_DefinitionEmbedder):
+        def embed(self, texts):
+            seen.extend(texts)
+            return super().embed(texts)
+
+    engine = Engine(home=tmp_path / "home", watch_files=False, embedder=Recording())
+    try:
+        engine.add_project(root)
+    finally:
+        engine.close()
+    assert (
+        "pkg client.py\nclass HttpClient\n    def fetch(self, url):\n        return url\n" in seen
+    )
+    assert "pkg client.py\nclass HttpClient:\n    timeout = 5\n" in seen
