@@ -15,8 +15,7 @@ import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import BrokenExecutor, CancelledError
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from engine.atomic import set_aside
@@ -25,8 +24,6 @@ from engine.index.analysis import (
     EMBED_SLICE_CHARS,
     EmbeddedFile,
     FileAnalysis,
-    analyze_file,
-    available_cores,
     embed_files,
     file_groups,
 )
@@ -54,6 +51,7 @@ from engine.index.walker import (
     is_utf8_name,
     walk_project,
 )
+from engine.index.worker_feed import WorkerFeed
 from engine.memory.reservations import (
     Grant,
     Purpose,
@@ -61,10 +59,8 @@ from engine.memory.reservations import (
     get_default_reserver,
     unreserved,
 )
-from engine.priority import ProjectPriority
 
-if TYPE_CHECKING:  # the vector index and the worker pool load on first use
-    from engine.index.analysis_pool import AnalysisPool
+if TYPE_CHECKING:  # the vector index loads on first use
     from engine.index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -88,8 +84,6 @@ _BYTES_PER_CHUNK_ESTIMATE = 1500
 # without docstrings, gave 10 002 pieces (354 bytes each); rounded down to err on the safe side.
 _BYTES_PER_DEFINITION_ESTIMATE = 300
 _CHUNK_ROW_BYTES = 16
-# Below this much work, worker processes cost more (starting interpreters) than they save.
-MIN_POOL_BYTES = 16 << 20
 # What sqlite and tantivy say when the disk is full (they do not raise OSError).
 _DISK_FULL_MARKERS = ("no space left on device", "database or disk is full", "disk quota")
 # Less free space than this (or two batches) under the index makes a dead writer a full disk.
@@ -241,7 +235,8 @@ def apply_changes(
                     _remove_vectors(project, rel)
             project.forget_files(removed)
     work_bytes = sum(entry.size for entry in changed) + sum(e.size for e in unembedded or ())
-    run.pool = _open_pool(project, work_bytes)
+    reserver = project.reserver if project.reserver is not None else get_default_reserver()
+    run.feed.start(reserver, work_bytes)
     try:
         indexed = _run_stage(run, changed, STAGE_FULLTEXT, _fulltext_cost, _fulltext_batch)
         for reason, count in run.skipped.items():
@@ -251,31 +246,10 @@ def apply_changes(
         run.report(STAGE_SEMANTIC)
         _run_stage(run, indexed, STAGE_SEMANTIC, _semantic_cost, _semantic_batch)
     finally:
-        run.close_pool()
+        run.feed.close()
     project.set_progress(
         IndexProgress(run.done, run.total, run.bytes_done, "indexing", stage=STAGE_SEMANTIC)
     )
-
-
-def _open_pool(project: Project, work_bytes: int) -> AnalysisPool | None:
-    """Worker processes for a run big enough to gain from them, as many as there are cores
-    (fewer if the budget has room for fewer); None to index in-process."""
-    import multiprocessing
-
-    cores = available_cores()
-    if cores < 2 or work_bytes < MIN_POOL_BYTES or multiprocessing.parent_process() is not None:
-        return None  # (in a worker process: workers never start workers)
-    from engine.index.analysis_pool import AnalysisPool
-
-    reserver = project.reserver if project.reserver is not None else get_default_reserver()
-    # Asked at LOW priority: room for workers may come from cleaning or spilling caches,
-    # never from evicting another project's data.
-    pool = AnalysisPool(cores, project.embedder, reserver, ProjectPriority.LOW, project.name)
-    if not pool.running:
-        pool.close()
-        return None
-    log.info("%s: indexing with %d worker processes", project.name, pool.workers)
-    return pool
 
 
 def _resume_semantic(project: Project, unembedded: list[FileEntry]) -> None:
@@ -308,12 +282,9 @@ class _Run:
         self.batch_bytes = batch_bytes_for(self.heap_bytes)
         self.over_budget = False
         self._reported_at = 0
-        self.pool: AnalysisPool | None = None
-        # The next batch, reserved and handed to the workers early: (start, batch, grant).
-        self._ahead: tuple[int, list[FileEntry], Grant] | None = None
-        # Results the workers are computing, by the batch's (first path, length).
-        self._submitted: dict[tuple[str, int], Iterator[FileAnalysis] | Iterator[EmbeddedFile]]
-        self._submitted = {}
+        self.feed = WorkerFeed(
+            project.name, project.path, project.embedder, project.pieces_to_embed
+        )
 
     def look_ahead(
         self,
@@ -325,10 +296,8 @@ class _Run:
     ) -> None:
         """Reserve the batch after this one and hand it to the workers now, if it fits
         without waiting; else it is taken as usual when its turn comes."""
-        pool = self.usable_pool()
-        if pool is None or start >= len(entries) or self._ahead is not None:
-            return
-        if stage == STAGE_SEMANTIC and pool.embedder is None:
+        semantic = stage == STAGE_SEMANTIC
+        if start >= len(entries) or not self.feed.can_take_ahead(semantic):
             return
         batch = _take(entries, start, cap)
         project = self.project
@@ -336,53 +305,8 @@ class _Run:
         grant = reserver.try_reserve(
             cost(self, batch), Purpose.INDEX_BATCH, project.priority, project.name
         )
-        if grant is None:
-            return
-        files = [(entry.rel, entry.size) for entry in batch]
-        submit = pool.analyze if stage == STAGE_FULLTEXT else pool.embed
-        try:
-            self._submitted[_batch_key(batch)] = submit(project.path, files)
-        except BrokenExecutor as error:
-            grant.release()
-            self.pool_broke(error)
-            return
-        self._ahead = (start, batch, grant)
-
-    def take_ahead(self, start: int) -> tuple[list[FileEntry], Grant] | None:
-        """The batch reserved ahead, if it starts at `start`."""
-        if self._ahead is None or self._ahead[0] != start:
-            self.drop_ahead()
-            return None
-        _, batch, grant = self._ahead
-        self._ahead = None
-        return batch, grant
-
-    def submitted(self, batch: list[FileEntry]) -> Iterator | None:
-        """The workers' results for `batch` if it was handed to them ahead."""
-        return self._submitted.pop(_batch_key(batch), None)
-
-    def drop_ahead(self) -> None:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead[2].release()
-        self._submitted.clear()
-
-    def usable_pool(self) -> AnalysisPool | None:
-        pool = self.pool
-        return pool if pool is not None and pool.running else None
-
-    def pool_broke(self, error: BaseException) -> None:
-        """A worker died (killed, out of memory): the rest of the run is done in-process."""
-        log.warning(
-            "%s: an indexing worker failed (%s); going on in-process", self.project.name, error
-        )
-        self.close_pool()
-
-    def close_pool(self) -> None:
-        self.drop_ahead()
-        pool, self.pool = self.pool, None
-        if pool is not None:
-            pool.close()
+        if grant is not None:
+            self.feed.hand_ahead(start, batch, grant, semantic)
 
     def start_stage(self, total: int) -> None:
         self.total = total
@@ -429,10 +353,10 @@ class _Run:
                     nbytes, Purpose.INDEX_BATCH, project.priority, project.name
                 )
             except ReservationRefused as refusal:
-                if self.pool is not None:
+                if self.feed.pool is not None:
                     # The workers only speed indexing up: their memory goes to the batch first.
                     log.info("%s: indexing workers stopped to make room: %s", project.name, refusal)
-                    self.close_pool()
+                    self.feed.close()
                     continue
                 if can_shrink:
                     return REFUSED
@@ -512,7 +436,7 @@ def _run_stage(
     start = 0
     try:
         while start < len(entries) and not run.stopped():
-            ahead = run.take_ahead(start)
+            ahead = run.feed.take_ahead(start)
             if ahead is not None:
                 batch, grant = ahead
             else:
@@ -537,7 +461,7 @@ def _run_stage(
             start += len(batch)
             cap = min(run.batch_bytes, cap * 2)
     finally:
-        run.drop_ahead()
+        run.feed.drop_ahead()
     return written
 
 
@@ -570,10 +494,6 @@ def _stop_for_full_disk(run: _Run, error: BaseException) -> None:
         "project to index the rest"
     )
     log.warning("%s", project.index_note)
-
-
-def _batch_key(batch: list[FileEntry]) -> tuple[str, int]:
-    return batch[0].rel, len(batch)
 
 
 def _take(entries: list[FileEntry], start: int, max_bytes: int) -> list[FileEntry]:
@@ -610,9 +530,8 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     largest = max((entry.size for entry in entries), default=0)
     # Small files are embedded together up to a slice; a big one alone, a slice at a time,
     # its chunks' float32 rows gathered before they are stored.
-    pool = run.usable_pool()
     # One slice per worker being embedded at once (at least two, as in-process batches do).
-    slices = max(2, pool.workers if pool is not None else 0)
+    slices = max(2, run.feed.workers)
     slice_chars = min(source_bytes, slices * EMBED_SLICE_CHARS)
     largest_rows = (largest // per_chunk + 1) * dim * 4 * 2
     vectors = run.project.vectors
@@ -638,7 +557,7 @@ def _fulltext_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
         manifest_before = {entry.rel: manifest.files.get(entry.rel) for entry in entries}
         try:
             with project.fulltext.batch() as batch:
-                for entry, analysis in zip(entries, _analyses(run, entries), strict=True):
+                for entry, analysis in zip(entries, run.feed.analyses(entries), strict=True):
                     if _put_fulltext(project, batch, entry, analysis, run.skipped):
                         indexed.append(entry)
                     run.done += 1
@@ -653,25 +572,6 @@ def _fulltext_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
         project.forget_files([entry.rel for entry in entries])
     run.report(STAGE_FULLTEXT, force=False)
     return indexed
-
-
-def _analyses(run: _Run, entries: list[FileEntry]) -> Iterator[FileAnalysis]:
-    """The entries' analyses in order: from the workers while they run, else in-process."""
-    done = 0
-    pool = run.usable_pool()
-    if pool is not None:
-        try:
-            results = run.submitted(entries) or pool.analyze(
-                run.project.path, [(e.rel, e.size) for e in entries]
-            )
-            for analysis in results:
-                yield analysis
-                done += 1
-            return
-        except (BrokenExecutor, CancelledError) as error:
-            run.pool_broke(error)
-    for entry in entries[done:]:
-        yield analyze_file(run.project.path, entry.rel)
 
 
 def _put_fulltext(
@@ -709,7 +609,7 @@ def _semantic_batch(run: _Run, entries: list[FileEntry]) -> list[FileEntry]:
         if project.closed or project.vectors is None:
             return []  # unloaded meanwhile: the files stay pending until the next load
         pending = _still_pending(project, entries)
-        _store_embedded(project, project.vectors, _embedded(run, entries, pending))
+        _store_embedded(project, project.vectors, run.feed.embedded(entries, pending))
         for entry in entries:
             project.pending_vector_paths.discard(entry.rel)
         run.done += len(entries)
@@ -731,32 +631,6 @@ def _still_pending(project: Project, entries: list[FileEntry]) -> list[FileEntry
         else:
             pending.append(entry)
     return pending
-
-
-def _embedded(
-    run: _Run, batch: list[FileEntry], pending: list[FileEntry]
-) -> Iterator[EmbeddedFile]:
-    """The chunks and vectors of the `pending` entries of `batch`, in order: from the workers
-    while they run and can embed (the batch may have been handed to them ahead, whole),
-    else in-process a group of files at a time."""
-    wanted = {entry.rel for entry in pending}
-    done: set[str] = set()
-    pool = run.usable_pool()
-    if pool is not None and pool.embedder is not None:
-        try:
-            results = run.submitted(batch) or pool.embed(
-                run.project.path, [(e.rel, e.size) for e in pending]
-            )
-            for item in results:
-                if item.rel in wanted:
-                    done.add(item.rel)
-                    yield item
-            return
-        except (BrokenExecutor, CancelledError) as error:
-            run.pool_broke(error)
-    rest = [(entry.rel, entry.size) for entry in pending if entry.rel not in done]
-    for group in file_groups(rest):
-        yield from _embed_files(run.project, group)
 
 
 def _embed_files(project: Project, rels: list[str]) -> list[EmbeddedFile]:

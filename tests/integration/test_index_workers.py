@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.index import Engine, indexer
+from engine.index import Engine, indexer, worker_feed
 from engine.index.analysis_pool import AnalysisPool
 from engine.index.embed import HashingEmbedder
 from engine.index.results import STAGE_FULLTEXT, STAGE_SEMANTIC, IndexProgress
@@ -62,17 +62,17 @@ def _corpus(root: Path, files: int = 60) -> Path:
 def pooled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every indexing run uses two worker processes, however small; the pools' sizes."""
     opened: list[int] = []
-    real_open = indexer._open_pool
+    real_open = worker_feed.open_pool
 
-    def open_pool(project, work_bytes):
-        pool = real_open(project, work_bytes)
+    def open_pool(*args):
+        pool = real_open(*args)
         if pool is not None:
             opened.append(pool.workers)
         return pool
 
-    monkeypatch.setattr(indexer, "MIN_POOL_BYTES", 0)
-    monkeypatch.setattr(indexer, "available_cores", lambda: 2)
-    monkeypatch.setattr(indexer, "_open_pool", open_pool)
+    monkeypatch.setattr(worker_feed, "MIN_POOL_BYTES", 0)
+    monkeypatch.setattr(worker_feed, "available_cores", lambda: 2)
+    monkeypatch.setattr(worker_feed, "open_pool", open_pool)
     return opened
 
 
@@ -112,15 +112,15 @@ def test_workers_build_the_same_index_as_in_process(
     # Many small batches, so the workers are handed the next batch while one is written.
     monkeypatch.setattr(indexer, "batch_bytes_for", lambda heap_bytes: 8 * 1024)
     taken_ahead: list[int] = []
-    real_take_ahead = indexer._Run.take_ahead
+    real_take_ahead = worker_feed.WorkerFeed.take_ahead
 
-    def take_ahead(run, start):
-        found = real_take_ahead(run, start)
+    def take_ahead(feed, start):
+        found = real_take_ahead(feed, start)
         if found is not None:
             taken_ahead.append(start)
         return found
 
-    monkeypatch.setattr(indexer._Run, "take_ahead", take_ahead)
+    monkeypatch.setattr(worker_feed.WorkerFeed, "take_ahead", take_ahead)
     corpus = _corpus(tmp_path / "corpus")
     engine, project = _index(tmp_path, "pooled", corpus)
     with_workers = _snapshot(engine, project)
@@ -129,7 +129,7 @@ def test_workers_build_the_same_index_as_in_process(
     assert len(taken_ahead) > 4  # batches of both stages were prefetched
     prefetched = len(taken_ahead)
 
-    indexer.MIN_POOL_BYTES = 1 << 62  # restored by monkeypatch
+    worker_feed.MIN_POOL_BYTES = 1 << 62  # restored by monkeypatch
     engine, project = _index(tmp_path, "in-process", corpus)
     in_process = _snapshot(engine, project)
     engine.close()

@@ -11,6 +11,7 @@ from engine import api
 from engine.index import Engine, set_engine
 from engine.index import indexer as indexer_module
 from engine.index.fulltext import FullTextBatch
+from engine.index.worker_feed import WorkerFeed
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_a_failed_embedding_leaves_the_file_to_be_indexed_again(
     def explode(*args, **kwargs):
         raise ValueError("embedder said no")
 
-    monkeypatch.setattr(indexer_module, "_embed_files", explode)
+    monkeypatch.setattr(WorkerFeed, "embed_in_process", explode)
     with pytest.raises(ValueError):
         engine.update_files(project.name, ["a.py"])
 
