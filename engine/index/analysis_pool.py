@@ -7,11 +7,13 @@ they analyse the next files.
 
 The workers' memory is the engine's: before they start it is reserved (one estimate per
 worker, `WORKER_BYTES_ESTIMATE`), and once they run their RSS is counted in every reading of
-the memory probe (`track_worker_process`); the reservation is then released, so nothing is
-counted twice. A budget without room for even one worker gets no pool and indexing runs
-in-process, as it does for small changes. Workers are started with `spawn` (a fork of a
-process running tantivy's and the monitor's threads is unsafe) and import only
-`engine.index.analysis_worker` (the analysis code, not the engine).
+the memory probe (`track_worker_process`), so the reservation shrinks to what they may still
+grow into (the estimate less their measured RSS, re-measured with every result) and is
+released when they end: nothing is counted twice, and nothing is taken unreserved. A budget
+without room for even one worker gets no pool and indexing runs in-process, as it does for
+small changes. Workers are started with `spawn` (a fork of a process running tantivy's and
+the monitor's threads is unsafe) and import only `engine.index.analysis_worker` (the
+analysis code, not the engine).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from engine.index.analysis import EmbeddedFile, FileAnalysis, file_groups
 from engine.index.analysis_worker import analyze_group, embed_group, init_worker, worker_pid
 from engine.index.embed import Embedder, HashingEmbedder
 from engine.memory.probe import track_worker_process, untrack_worker_process
-from engine.memory.reservations import Purpose, ReservationRefused, Reserver
+from engine.memory.reservations import Grant, Purpose, ReservationRefused, Reserver
 from engine.priority import ProjectPriority
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,14 @@ def _start_resource_tracker_quietly() -> None:
             sys.stderr = saved
 
 
+def _track_resource_tracker() -> None:
+    """Count multiprocessing's resource tracker (started with the first pool, it lives as
+    long as this process) like a worker: its memory is the engine's too."""
+    pid = getattr(resource_tracker._resource_tracker, "_pid", None)
+    if isinstance(pid, int):
+        track_worker_process(pid)
+
+
 def can_embed_in_workers(embedder: Embedder) -> bool:
     """Whether workers can embed with a copy of `embedder`: the model-free one is cheap to
     copy; a model would be loaded once per worker, so models embed in-process."""
@@ -90,7 +100,9 @@ class AnalysisPool:
             embedder if embedder is not None and can_embed_in_workers(embedder) else None
         )
         self._pids: list[int] = []
+        self._rss_of: dict[int, int] = {}  # worker pid -> its RSS after its last task
         self._executor: Executor | None = None
+        self._grant: Grant | None = None
         self.failed = False
         grant = None
         while workers > 0 and grant is None:
@@ -117,25 +129,36 @@ class AnalysisPool:
             # RSS is counted from here on and the grant can go. A worker that answered none of
             # the pings is counted from its first result.
             futures = [self._executor.submit(worker_pid) for _ in range(workers)]
-            for pid in {future.result() for future in futures}:
-                self._track(pid)
+            for pid, rss in {future.result() for future in futures}:
+                self._track(pid, rss)
+            _track_resource_tracker()
             self.workers = workers
+            self._grant = grant
+            self._shrink_grant()
         except Exception as error:  # an accelerator that cannot start is no reason to fail
             log.warning(
                 "%s: indexing workers could not start (%s); indexing in-process", project, error
             )
-            self.close()
-        finally:
             grant.release()
+            self.close()
 
     @property
     def running(self) -> bool:
         return self._executor is not None and self.workers > 0 and not self.failed
 
-    def _track(self, pid: int) -> None:
+    def _track(self, pid: int, rss: int) -> None:
         if pid not in self._pids:
             self._pids.append(pid)
             track_worker_process(pid)
+        self._rss_of[pid] = rss
+
+    def _shrink_grant(self) -> None:
+        """Hold what the workers may still grow into: the estimate less their measured RSS
+        (the probe counts that part)."""
+        grant = self._grant
+        if grant is not None:
+            measured = sum(self._rss_of.values())
+            grant.resize(max(0, self.workers * WORKER_BYTES_ESTIMATE - measured))
 
     def analyze(self, root: Path, entries: list[tuple[str, int]]) -> Iterator[FileAnalysis]:
         """The analyses of these (path, size) files, in their order."""
@@ -165,8 +188,9 @@ class AnalysisPool:
 
     def _results(self, results: Iterator[tuple[int, int, list]]) -> Iterator:
         try:
-            for pid, _rss, items in results:
-                self._track(pid)  # a worker replaced after a crash is counted too
+            for pid, rss, items in results:
+                self._track(pid, rss)
+                self._shrink_grant()
                 yield from items
         except BrokenProcessPool:
             self.failed = True
@@ -180,7 +204,11 @@ class AnalysisPool:
         for pid in self._pids:
             untrack_worker_process(pid)
         self._pids.clear()
+        self._rss_of.clear()
         self.workers = 0
+        grant, self._grant = self._grant, None
+        if grant is not None:
+            grant.release()
 
     def __enter__(self) -> AnalysisPool:
         return self

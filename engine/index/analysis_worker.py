@@ -38,9 +38,9 @@ def init_worker(embedder: Embedder | None, quiet: bool = False) -> None:
     _malloc_trim = procfs.load_malloc_trim()
 
 
-def worker_pid() -> int:
-    """The worker's pid (asked once per worker at start, so its memory is counted)."""
-    return os.getpid()
+def worker_pid() -> tuple[int, int]:
+    """The worker's pid and RSS (asked once per worker at start, so its memory is counted)."""
+    return os.getpid(), _own_rss()
 
 
 def _own_rss() -> int:

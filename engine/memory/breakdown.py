@@ -3,8 +3,9 @@
 Every figure is measured from the OS or summed exactly by the engine; the remainders are
 computed, and marked "derived". Definitions:
 
-- total: VmRSS (/proc/self/status, or statm) plus the RSS of the engine's indexing worker
-  processes while they run (`workers`); process RSS: this process's VmRSS alone.
+- total: VmRSS (/proc/self/status, or statm) plus the RSS of the engine's worker processes
+  (`workers`: indexing workers while they run, and multiprocessing's resource tracker once
+  started); process RSS: this process's VmRSS alone.
 - heap: RssAnon, the process's anonymous resident memory (malloc, pymalloc, numpy, hnswlib).
 - loaded content, query cache: bytes the engine's caches accounted at insert.
 - indexes: the index structures in the heap: the vector tables' array bytes (exact) and,
@@ -162,7 +163,7 @@ def build_tree(breakdown: MemoryBreakdown) -> BreakdownNode:
                     # Only while indexing workers run, so the usual tree keeps its shape (and
                     # last, where the dashboard's tree appends a node that comes and goes).
                     *(
-                        [node("other_rss.workers", "Indexing Workers", b.workers_mb, "measured")]
+                        [node("other_rss.workers", "Worker Processes", b.workers_mb, "measured")]
                         if b.workers_mb > 0
                         else []
                     ),

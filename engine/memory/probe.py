@@ -146,6 +146,12 @@ def untrack_worker_process(pid: int) -> None:
         _worker_pids.discard(int(pid))
 
 
+def tracked_worker_pids() -> frozenset[int]:
+    """The pids counted by `worker_processes_rss_bytes`."""
+    with _worker_lock:
+        return frozenset(_worker_pids)
+
+
 def worker_processes_rss_bytes() -> int:
     """The summed RSS of the tracked worker processes (0 for one that has gone)."""
     with _worker_lock:

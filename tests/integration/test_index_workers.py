@@ -7,16 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import pytest
 
 from engine.index import Engine, indexer, worker_feed
-from engine.index.analysis_pool import AnalysisPool
+from engine.index.analysis_pool import WORKER_BYTES_ESTIMATE, AnalysisPool
 from engine.index.embed import HashingEmbedder
 from engine.index.results import STAGE_FULLTEXT, STAGE_SEMANTIC, IndexProgress
-from engine.memory import probe as probe_module
-from engine.memory.probe import MemoryProbe, worker_processes_rss_bytes
+from engine.memory.probe import MemoryProbe, tracked_worker_pids, worker_processes_rss_bytes
 from engine.memory.reservations import (
     Purpose,
     ReservationRefused,
@@ -143,18 +143,45 @@ def test_workers_build_the_same_index_as_in_process(
     assert with_workers["chunks"] > 0
 
 
-def test_worker_memory_is_counted_while_they_run_and_not_after() -> None:
+def _tracker_pid() -> int | None:
+    return getattr(resource_tracker._resource_tracker, "_pid", None)
+
+
+def _worker_pids() -> set[int]:
+    """The tracked pids of indexing workers (multiprocessing's resource tracker left out)."""
+    return set(tracked_worker_pids()) - {_tracker_pid()}
+
+
+class _RecordingReserver(UnlimitedReserver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.grants: list = []
+
+    def reserve(self, nbytes, purpose, priority, project=None):
+        grant = super().reserve(nbytes, purpose, priority, project)
+        self.grants.append(grant)
+        return grant
+
+
+def test_worker_memory_is_counted_while_they_run_and_reserved_until_they_end() -> None:
     own = MemoryProbe()
-    with AnalysisPool(
-        2, HashingEmbedder(64), UnlimitedReserver(), ProjectPriority.MEDIUM, "p"
-    ) as pool:
-        assert pool.workers == 2
-        workers = worker_processes_rss_bytes()
-        assert workers > 10 << 20  # two interpreters
+    reserver = _RecordingReserver()
+    with AnalysisPool(2, HashingEmbedder(64), reserver, ProjectPriority.MEDIUM, "p") as pool:
+        assert pool.workers == 2 and len(_worker_pids()) >= 1
+        assert _tracker_pid() in tracked_worker_pids()  # the tracker is counted too
         sample = own.sample()
-        assert sample.workers > 0 and sample.rss - sample.own_rss == sample.workers
-    assert worker_processes_rss_bytes() == 0
-    assert own.sample().workers == 0
+        assert sample.workers > 10 << 20  # interpreters
+        assert sample.rss - sample.own_rss == sample.workers
+        # Reserved: what the workers may still grow into, beside what the probe counts.
+        (grant,) = reserver.grants
+        assert grant.purpose == Purpose.INDEX_WORKERS and not grant.released
+        assert 0 < grant.nbytes < 2 * WORKER_BYTES_ESTIMATE
+        list(pool.analyze(Path(__file__).parent, [(Path(__file__).name, 1)]))
+        assert grant.nbytes + worker_processes_rss_bytes() >= 2 * WORKER_BYTES_ESTIMATE - (
+            16 << 20  # the tracker is counted by the probe, not part of the estimate
+        )
+    assert grant.released and reserver.reserved_bytes() == 0
+    assert _worker_pids() == set()
 
 
 class _NoRoomForWorkers(UnlimitedReserver):
@@ -201,8 +228,7 @@ def test_a_killed_worker_does_not_stop_indexing(
     def kill_workers(progress: IndexProgress) -> None:
         if killed or progress.stage != stage or progress.files_done < 5:
             return
-        with probe_module._worker_lock:
-            pids = list(probe_module._worker_pids)
+        pids = list(_worker_pids())
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         killed.extend(pids)
@@ -219,7 +245,7 @@ def test_a_killed_worker_does_not_stop_indexing(
             rel for rel, state in project.manifest.files.items() if state.status == "indexed"
         ]
         assert len(indexed) == 240
-        assert worker_processes_rss_bytes() == 0
+        assert _worker_pids() == set()
     finally:
         engine.close()
 
@@ -232,7 +258,7 @@ class _NoRoomBesideWorkers(UnlimitedReserver):
         self.refused_beside_workers = 0
 
     def reserve(self, nbytes, purpose, priority, project=None):
-        if purpose == Purpose.INDEX_BATCH and worker_processes_rss_bytes() > 0:
+        if purpose == Purpose.INDEX_BATCH and _worker_pids():
             self.refused_beside_workers += 1
             raise ReservationRefused(
                 ReservationRequest(nbytes, purpose, priority, project), 0, "test: workers"
@@ -251,7 +277,7 @@ def test_the_workers_give_way_to_a_batch_that_needs_their_memory(
     try:
         assert pooled == [2]  # they started...
         assert reserver.refused_beside_workers == 1  # ...and stopped at the first refusal
-        assert worker_processes_rss_bytes() == 0
+        assert _worker_pids() == set()
         assert project.progress.phase == "ready" and not project.semantic_note
         assert [h.path for h in engine.search("ring_push_7").hits][:1] == ["ring_07.c"]
         assert len(project.vectors) > 0 and not project.pending_vector_paths
@@ -269,7 +295,7 @@ class Capture:
     def flush(self): pass
     def fileno(self): return -1
 sys.stderr = Capture()
-from engine.index.analysis_pool import AnalysisPool
+from engine.index.analysis_pool import WORKER_BYTES_ESTIMATE, AnalysisPool
 from engine.index.embed import HashingEmbedder
 from engine.memory.reservations import UnlimitedReserver
 from engine.priority import ProjectPriority
