@@ -25,7 +25,6 @@ from engine.index.model_embedders import (
     fastembed_available,
     is_model2vec_dir,
 )
-from engine.index.transformer_embedder import TransformerEmbedder, is_transformer_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,14 @@ class EmbedderChoice:
     embedder: Embedder
     requested: str
     warning: str | None = None
+
+
+def _is_transformer_dir(directory: Path) -> bool:
+    # The module (numpy with it) is imported only when a transformer may be in use: a
+    # restart's first full-text search must not pay for it.
+    from engine.index.transformer_embedder import is_transformer_dir
+
+    return is_transformer_dir(directory)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -84,7 +91,7 @@ def find_model2vec_dir(
 ) -> Path | None:
     """The local directory holding model `name` of `kind` (model2vec or transformer), or
     None; never downloads."""
-    usable = is_transformer_dir if kind == "transformer" else is_model2vec_dir
+    usable = _is_transformer_dir if kind == "transformer" else is_model2vec_dir
     candidates: list[Path] = []
     as_path = Path(name).expanduser()
     if as_path.is_absolute() or name.startswith("."):
@@ -132,6 +139,8 @@ def load_embedder(spec: str, home: Path, environ: Mapping[str, str] | None = Non
             )
         label = None if Path(name).expanduser().is_absolute() else local_dir_name(name)
         if kind == "transformer":
+            from engine.index.transformer_embedder import TransformerEmbedder
+
             return TransformerEmbedder(directory, label=label, reserve=_reserve_model)
         return Model2VecEmbedder(directory, label=label)
     return FastEmbedEmbedder(name, models_dir(home) / "fastembed")
@@ -197,7 +206,7 @@ def list_local_models(home: Path, environ: Mapping[str, str] | None = None) -> l
                 try:
                     kind = (
                         "transformer"
-                        if is_transformer_dir(directory)
+                        if _is_transformer_dir(directory)
                         else "model2vec"
                         if is_model2vec_dir(directory)
                         else None
@@ -252,7 +261,7 @@ def pull_model(name: str, home: Path, downloader: Downloader | None = None) -> P
         for variable, value in saved.items():
             if value is not None:
                 os.environ[variable] = value
-    if not (is_model2vec_dir(target) or is_transformer_dir(target)):
+    if not (is_model2vec_dir(target) or _is_transformer_dir(target)):
         raise ModelLoadError(
             f"{name} was downloaded to {target} but is neither a model2vec model nor a "
             "sentence-transformers BERT model"
@@ -276,6 +285,8 @@ def embedder_for_name(name: str, home: Path, environ: Mapping[str, str] | None =
                 continue
             try:
                 if parts[0] == "transformer":
+                    from engine.index.transformer_embedder import TransformerEmbedder
+
                     model = TransformerEmbedder(directory, label=parts[1], reserve=_reserve_model)
                 else:
                     model = Model2VecEmbedder(directory, label=parts[1])
