@@ -26,9 +26,9 @@ import tantivy
 
 from engine.atomic import ensure_private_dir
 from engine.index.errors import QuerySyntaxError
-from engine.index.segments import file_pieces
+from engine.index.segments import enclosing_classes, file_pieces
 from engine.index.subtokens import subtoken_text
-from engine.index.symbols import SymbolStore
+from engine.index.symbols import Symbol, SymbolStore
 
 FULLTEXT_DIR = "fulltext"
 # tantivy refuses less than this per indexing thread.
@@ -39,9 +39,24 @@ _MAX_TOKEN_CHARS = 40
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 # The analyzer of the `lexical` field, fed `subtoken_text`; tantivy keeps only its name in the
 # schema, so a changed pipeline needs a new name (an index with the old one is then rebuilt).
-LEXICAL_ANALYZER = "leindex_subtokens_en_v1"
+# v2: documents carry their class and definition names (`_context_words`).
+LEXICAL_ANALYZER = "leindex_subtokens_en_v2"
+# Extra times a lexical document holds the name of the definition it starts with, so BM25
+# counts its words more. Question eval, MRR@10 of the lexical side, tune / check: 0.286 / 0.340
+# before; class names alone 0.316 / 0.371; and the name 1 more time 0.339 / 0.396, 2: 0.349 /
+# 0.404, 5: 0.357 / 0.413, 9: 0.354 / 0.417 (5 is the best on the tune half).
+NAME_REPEATS = 5
 # A lexical query uses at most this many distinct terms (the first ones).
 MAX_LEXICAL_TERMS = 128
+
+
+def _context_words(symbols: list[Symbol], start: int) -> str:
+    """Words a lexical document gets besides its code: the classes it lies in (a method does
+    not name its class), and the name of the definition it starts with `NAME_REPEATS` more
+    times (a name says in a word or two what the code does)."""
+    names = [symbol.name for symbol in symbols if symbol.line == start]
+    words = enclosing_classes(symbols, start) + names * NAME_REPEATS
+    return subtoken_text(" ".join(words))
 
 
 class FullTextOpenError(RuntimeError):
@@ -337,10 +352,11 @@ class FullTextBatch:
         # The path is part of every document: file names say a lot about what code does.
         header = subtoken_text(path)
         for piece in pieces:
+            context = _context_words(symbols, piece.start)
             self._writer.add_document(
                 tantivy.Document(
                     path_id=path,
-                    lexical=f"{header} {subtoken_text(piece.text)}",
+                    lexical=f"{header} {context} {subtoken_text(piece.text)}",
                     start=piece.start,
                     end=piece.end,
                 )
