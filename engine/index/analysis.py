@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from engine.index.chunker import Chunk, chunk_lines
 from engine.index.embed import Embedder
-from engine.index.segments import file_pieces
+from engine.index.segments import enclosing_classes, file_pieces
 from engine.index.subtokens import subtoken_text
 from engine.index.symbols import Symbol, extract_symbols
 from engine.index.walker import MAX_FILE_BYTES, read_source
@@ -31,6 +31,11 @@ EMBED_SLICE_CHARS = 256 << 10
 EMBED_BYTES_PER_CHAR = 64
 # Cuts a file (path, text) into the pieces that get a vector each.
 PiecesOf = Callable[[str, str], list[Chunk]]
+# Extra times a lexical document holds the name of the definition it starts with, so BM25
+# counts its words more. Question eval, MRR@10 of the lexical side, tune / check: 0.286 / 0.340
+# before; class names alone 0.316 / 0.371; and the name 1 more time 0.339 / 0.396, 2: 0.349 /
+# 0.404, 5: 0.357 / 0.413, 9: 0.354 / 0.417 (5 is the best on the tune half).
+NAME_REPEATS = 5
 # Files are handled in groups of about this many source bytes (a worker's task, an in-process
 # embedding call): big enough that the per-group cost is small, small enough that both workers
 # stay busy to the end of a batch.
@@ -78,10 +83,23 @@ def analyze_text(rel: str, text: str) -> tuple[tuple[Symbol, ...], tuple[Lexical
     # The path is part of every document: file names say a lot about what code does.
     header = subtoken_text(rel)
     lexical = tuple(
-        LexicalDocument(piece.start, piece.end, f"{header} {subtoken_text(piece.text)}")
+        LexicalDocument(
+            piece.start,
+            piece.end,
+            f"{header} {_context_words(symbols, piece.start)} {subtoken_text(piece.text)}",
+        )
         for piece in pieces
     )
     return symbols, lexical
+
+
+def _context_words(symbols: tuple[Symbol, ...], start: int) -> str:
+    """Words a lexical document gets besides its code: the classes it lies in (a method does
+    not name its class), and the name of the definition it starts with `NAME_REPEATS` more
+    times (a name says in a word or two what the code does)."""
+    names = [symbol.name for symbol in symbols if symbol.line == start]
+    words = enclosing_classes(symbols, start) + names * NAME_REPEATS
+    return subtoken_text(" ".join(words))
 
 
 def analyze_file(root: str | os.PathLike[str], rel: str) -> FileAnalysis:

@@ -39,8 +39,9 @@ _MAX_TOKEN_CHARS = 40
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 # The analyzer of the `lexical` field, fed `subtoken_text`; tantivy keeps only its name in the
 # schema, so a changed pipeline needs a new name (an index with the old one is then rebuilt).
-# v2: numbers left out, identifiers no longer kept whole (subtokens.py).
-LEXICAL_ANALYZER = "leindex_subtokens_en_v2"
+# v3: numbers left out, identifiers no longer kept whole (subtokens.py); documents carry their
+# class and definition names (`analysis.NAME_REPEATS`).
+LEXICAL_ANALYZER = "leindex_subtokens_en_v3"
 # A lexical query uses at most this many distinct terms (the first ones).
 MAX_LEXICAL_TERMS = 128
 

@@ -17,7 +17,7 @@ from engine.index.embed import Embedder
 from engine.index.fulltext import FullTextIndex
 from engine.index.manifest import Manifest
 from engine.index.results import IndexProgress
-from engine.index.segments import file_pieces
+from engine.index.segments import enclosing_classes, file_pieces
 from engine.index.walker import IgnoreRules, read_source
 from engine.priority import ProjectPriority
 from engine.procfs import mapped_rss_by_path
@@ -180,10 +180,9 @@ class Project:
         if not getattr(embedder, "embeds_definitions", False) or symbols is None:
             return window_pieces(rel, text)  # as the indexing workers cut it too
         outline = symbols.outline(rel)
-        classes = [symbol for symbol in outline if symbol.kind == "class"]
         pieces = []
         for piece in file_pieces(lines, [symbol.line for symbol in outline]):
-            owners = [c.name for c in classes if c.line < piece.start <= c.end_line]
+            owners = enclosing_classes(outline, piece.start)
             context = f"class {'.'.join(owners)}\n" if owners else ""
             pieces.append(Chunk(piece.start, piece.end, header + context + piece.text))
         return pieces

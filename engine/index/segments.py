@@ -10,10 +10,14 @@ functions, and a transformer reads only its first 256 tokens. Files without know
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from engine.index.chunker import MAX_CHUNK_LINES, Chunk, chunk_lines
+
+if TYPE_CHECKING:
+    from engine.index.symbols import Symbol
 
 
 def definition_segments(lines: list[str], starts: Iterable[int]) -> list[Chunk]:
@@ -45,3 +49,13 @@ def file_pieces(lines: list[str], starts: Iterable[int]) -> list[Chunk]:
     without a grammar) `chunk_lines`' windows, cut where the chunker sees definitions."""
     starts = list(starts)
     return definition_segments(lines, starts) if starts else chunk_lines(lines)
+
+
+def enclosing_classes(symbols: Sequence[Symbol], line: int) -> list[str]:
+    """Names of the classes whose span holds `line` without starting on it, outermost first:
+    what a method's piece does not say about itself (whose method it is)."""
+    return [
+        symbol.name
+        for symbol in symbols
+        if symbol.kind == "class" and symbol.line < line <= symbol.end_line
+    ]

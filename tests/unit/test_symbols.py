@@ -304,3 +304,19 @@ def test_a_first_index_compacts_its_symbols_once_and_a_reopen_does_not(
         engine.add_project(root)
         engine.close()
     assert len(calls) == 1
+
+
+def test_a_lexical_document_names_its_class_and_stresses_its_definitions_name(tmp_path):
+    index = FullTextIndex(tmp_path / "fulltext", MIN_WRITER_HEAP)
+    with index.batch() as batch:
+        batch.put(
+            "net.py",
+            "class HttpClient:\n    retries = 3\n\n"
+            "    def fetch(self, url):\n        return url\n\n"
+            "    def close(self):\n        return None\n",
+        )
+        batch.put("other.py", "def helper(url):\n    return url.fetch()\n")
+    # `http client` is said only by the class line, yet the method's document answers it.
+    assert ("net.py", 4) in [(c.path, c.start) for c in index.lexical_search("http client", 5)]
+    # `fetch` is used by helper's body but is fetch's name: the definition comes first.
+    assert [(c.path, c.start) for c in index.lexical_search("fetch", 5)][0] == ("net.py", 4)

@@ -283,3 +283,9 @@ def test_models_pull_accepts_a_sentence_transformers_model(tmp_path):
     target = embedder_choice.pull_model("transformer:org/bert", tmp_path, downloader=fake)
     assert target == tmp_path / "models" / "org__bert"
     assert embedder_choice.load_embedder("transformer:org/bert", tmp_path, {}).dim == HIDDEN
+
+
+def test_a_corrupt_config_is_a_load_error_not_a_crash(tmp_path, tiny):
+    (tiny / "sentence_bert_config.json").write_text("{not json")
+    choice = embedder_choice.choose_embedder(f"transformer:{tiny}", tmp_path, {})
+    assert isinstance(choice.embedder, HashingEmbedder) and "cannot be read" in choice.warning
