@@ -135,8 +135,9 @@ def open_project(
             # Serve the index as it is; the manifest is left alone, so the next open syncs.
             log.warning("%s: not brought up to date: %s", project.name, error)
         else:
-            if vectors is not None:  # built from scratch: pack the symbol table once
-                project.fulltext.symbols.compact()
+            fulltext = project.fulltext  # None if the project was closed meanwhile
+            if vectors is not None and fulltext is not None:  # built from scratch: pack once
+                fulltext.symbols.compact()
             try:
                 project.persist()
             except OSError as error:
