@@ -200,9 +200,10 @@ def _progress_message(progress: Any) -> tuple[float, float | None, str]:
         percent = 100.0
     elif phase == "indexing" and total_files:
         percent = _STAGE_SHARE.get(stage, 0.0) + 50.0 * min(done, total_files) / total_files
-        # 100 is for "ready": the last file embedded is not the end of the run (the index is
-        # saved next), and a report that does not grow is never sent.
-        percent = min(percent, 99.0)
+        # Only "ready" is 100: the forwarder sends a value once, so a last stage that reached
+        # 100 first would hide the "ready" report behind it (the end of a first index, the
+        # manifest save and the symbol table's compaction, can take a tick or more).
+        percent = min(percent, 99.9)
     else:
         percent = 0.0
     label = f"{phase} ({stage})" if stage and phase == "indexing" else str(phase)

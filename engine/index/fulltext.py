@@ -15,7 +15,9 @@ kept.
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -172,10 +174,12 @@ class FullTextIndex:
                 writer.commit()
                 self.symbols.commit()
                 writer.wait_merging_threads()
-            except BaseException:
+            except BaseException as error:
                 with contextlib.suppress(Exception):
                     writer.rollback()
                 self.symbols.rollback()
+                if _killed_by_a_full_disk(error, self.directory):
+                    raise OSError(errno.ENOSPC, f"{self.directory}: disk full: {error}") from error
                 raise
             finally:
                 del writer
@@ -257,6 +261,22 @@ class FullTextIndex:
                 LexicalChunk(doc["path_id"][0], int(doc["start"][0]), int(doc["end"][0]), score)
             )
         return chunks
+
+
+# Below this much free space, a writer whose worker thread died is taken as a full disk.
+_FULL_DISK_FREE_BYTES = 1 << 20
+
+
+def _killed_by_a_full_disk(error: BaseException, directory: Path) -> bool:
+    """tantivy reports a worker thread that failed to write (ENOSPC while flushing or merging
+    a segment) only as "An index writer was killed", without the OS error; with (almost) no
+    space left under the index, that is what happened."""
+    if "index writer was killed" not in str(error).lower():
+        return False
+    try:
+        return shutil.disk_usage(directory).free < _FULL_DISK_FREE_BYTES
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,8 +86,6 @@ _BYTES_PER_DEFINITION_ESTIMATE = 300
 _CHUNK_ROW_BYTES = 16
 # What sqlite and tantivy say when the disk is full (they do not raise OSError).
 _DISK_FULL_MARKERS = ("no space left on device", "database or disk is full", "disk quota")
-# Less free space than this (or two batches) under the index makes a dead writer a full disk.
-_MIN_FREE_BYTES = 4 << 20
 # Paused while the budget has no room: retry after 0.25 s, doubling up to 2 s, for 60 s.
 _PAUSE_FIRST_SECONDS = 0.25
 _PAUSE_MAX_STEP_SECONDS = 2.0
@@ -139,8 +137,9 @@ def open_project(
             # Serve the index as it is; the manifest is left alone, so the next open syncs.
             log.warning("%s: not brought up to date: %s", project.name, error)
         else:
-            if vectors is not None:  # built from scratch: pack the symbol table once
-                project.fulltext.symbols.compact()
+            fulltext = project.fulltext  # None if the project was closed meanwhile
+            if vectors is not None and fulltext is not None:  # built from scratch: pack once
+                fulltext.symbols.compact()
             try:
                 project.persist()
             except OSError as error:
@@ -452,7 +451,7 @@ def _run_stage(
                 run.look_ahead(entries, start + len(batch), cap, stage, cost)
                 written.extend(write(run, batch))
             except Exception as error:
-                if not (is_disk_full(error) or _writer_died_on_a_full_disk(error, run)):
+                if not is_disk_full(error):
                     raise
                 _stop_for_full_disk(run, error)
                 break
@@ -472,18 +471,6 @@ def is_disk_full(error: BaseException) -> bool:
         return True
     text = str(error).lower()
     return any(marker in text for marker in _DISK_FULL_MARKERS)
-
-
-def _writer_died_on_a_full_disk(error: BaseException, run: _Run) -> bool:
-    """Whether `error` is tantivy's "index writer was killed" (its indexing thread failed, the
-    OS error not in the message) while the index's disk has next to no space left."""
-    if "index writer was killed" not in str(error).lower():
-        return False
-    try:
-        stats = os.statvfs(run.project.index_dir)
-    except OSError:
-        return False
-    return stats.f_bavail * stats.f_frsize < max(_MIN_FREE_BYTES, 2 * run.batch_bytes)
 
 
 def _stop_for_full_disk(run: _Run, error: BaseException) -> None:

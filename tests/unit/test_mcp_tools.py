@@ -234,3 +234,13 @@ def test_run_headless_refuses_a_path_that_is_not_a_directory(
     assert status == 2
     assert "directory" in captured.err and str(make_path(tmp_path)) in captured.err
     assert captured.out == ""
+
+
+def test_only_ready_reports_one_hundred_percent():
+    from engine.index.results import IndexProgress
+    from leindex_tui.mcp_tools import _progress_message
+
+    last_stage = IndexProgress(42, 42, 0, "indexing", stage="semantic")
+    ready = IndexProgress(42, 42, 0, "ready")
+    assert _progress_message(last_stage)[0] < 100.0
+    assert _progress_message(ready) == (100.0, 100.0, "ready: 42/42 files")
