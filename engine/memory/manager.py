@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,17 @@ from engine.priority import ProjectPriority
 
 log = logging.getLogger(__name__)
 
+
+
+def python_objects() -> int:
+    """The interpreter's live small objects: its allocated memory blocks.
+
+    Not `len(gc.get_objects())`: while that list exists, a tuple another thread is building
+    from an iterator holds a second reference, and its resize fails (CPython raises
+    SystemError: bad argument to internal function); indexing died of it while a client
+    polled `get_diagnostics`.
+    """
+    return sys.getallocatedblocks()
 
 class MemoryManager:
     """Main memory management interface."""
@@ -175,7 +187,7 @@ class MemoryManager:
             soft_limit_exceeded=current >= limits.soft_mb,
             hard_limit_exceeded=current >= limits.hard_mb,
             emergency_limit_exceeded=current >= limits.emergency_mb,
-            gc_objects=len(gc.get_objects()),
+            gc_objects=python_objects(),
             active_threads=threading.active_count(),
             timestamp=self.clock(),
             level=level_for(current, limits),

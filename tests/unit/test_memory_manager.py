@@ -343,3 +343,23 @@ def test_a_budget_below_the_floor_is_reported_once_and_empty_passes_stop(
     fake_probe.rss_mb = 50
     manager.monitor.tick()
     assert manager.floor is None and manager.get_dashboard_status().floor_note == ""
+
+
+def test_status_never_holds_a_list_of_every_object(manager, monkeypatch):
+    # A list of every object (gc.get_objects) alive while another thread builds a tuple from
+    # an iterator makes that thread fail: `tuple()` resizes its result, which must have one
+    # reference only. The status is read while indexing runs, so it must not take one.
+    import gc
+
+    held: list = []
+    monkeypatch.setattr(gc, "get_objects", lambda *a, **k: held.append(1) or [])
+
+    def ticks():
+        for n in range(64):
+            if n == 8:
+                status = manager.get_status()  # as another thread would, mid-tuple
+            yield n
+        assert status.gc_objects > 0
+
+    assert len(tuple(ticks())) == 64
+    assert held == []
