@@ -45,7 +45,6 @@ from engine.priority import ProjectPriority
 log = logging.getLogger(__name__)
 
 
-
 def python_objects() -> int:
     """The interpreter's live small objects: its allocated memory blocks.
 
@@ -55,6 +54,7 @@ def python_objects() -> int:
     polled `get_diagnostics`.
     """
     return sys.getallocatedblocks()
+
 
 class MemoryManager:
     """Main memory management interface."""
