@@ -24,6 +24,7 @@ from engine.procfs import mapped_rss_by_path
 
 if TYPE_CHECKING:  # loaded (with numpy) by the first semantic search, not at start-up
     from engine.index.vectors import VectorIndex
+    from engine.memory.reservations import Grant
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,22 @@ class Project:
             self._vectors = vectors
             if vectors is None:
                 self._release_vector_grant()
+            else:
+                vectors.graph_reserver = self._reserve_graph
+
+    def _reserve_graph(self, nbytes: int) -> Grant | None:
+        """A grant for building the vector index's hnswlib graph, or None: queries stay exact."""
+        from engine.memory.reservations import Purpose, get_default_reserver
+
+        reserver = self.reserver if self.reserver is not None else get_default_reserver()
+        grant = reserver.try_reserve(nbytes, Purpose.VECTOR_INDEX, self.priority, self.name)
+        if grant is None:
+            log.info(
+                "%s: no room for the vector graph (%.0f MB); semantic search stays exact",
+                self.name,
+                nbytes / 2**20,
+            )
+        return grant
 
     def _release_vector_grant(self) -> None:
         grant, self._vector_grant = self._vector_grant, None
@@ -280,6 +297,7 @@ class Project:
                 self._vectors = VectorIndex.load(
                     self.index_dir, self.embedder.dim, self.embedder.name
                 )
+                self._vectors.graph_reserver = self._reserve_graph
             except VectorIndexError as error:
                 log.warning("%s: vector index rebuilt in the background: %s", self.name, error)
                 self._vectors = indexer.start_vector_rebuild(self)

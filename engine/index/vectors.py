@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,6 +42,7 @@ from engine.atomic import (
     ensure_private_dir,
     set_aside,
 )
+from engine.memory.reservations import Grant
 
 VECTORS_FILE = "vectors.i8.npy"
 SCALES_FILE = "vectors.scale.npy"
@@ -107,6 +109,10 @@ class VectorIndex:
         self._rows_of: dict[int, tuple[int, int]] = {}  # path id -> (first row, row count)
         self._free_path_ids: list[int] = []
         self._hnsw: hnswlib.Index | None = None
+        # Asked for the graph's bytes before it is built (None: no budget to ask, as in tests);
+        # refused, queries stay exact (slower, never over the budget) until the index changes.
+        self.graph_reserver: Callable[[int], Grant | None] | None = None
+        self._graph_refused_at: int | None = None
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -244,7 +250,7 @@ class VectorIndex:
             if k <= 0 or norm == 0.0 or vector.shape[0] != self.dim:
                 return []
             vector = vector / norm
-            if self.uses_hnsw:
+            if self.uses_hnsw and self._graph_ready():
                 rows, sims = self._query_hnsw(vector, k)
             else:
                 rows, sims = self.exact_rows(vector, k)
@@ -276,6 +282,25 @@ class VectorIndex:
             top = top[np.argsort(-sims[top], kind="stable")]
             top = top[np.isfinite(sims[top])]
             return top, sims[top]
+
+    def _graph_ready(self) -> bool:
+        """Whether the hnswlib graph is built, building it if its bytes are granted."""
+        if self._hnsw is not None:
+            return True
+        if self._graph_refused_at == self._live:
+            return False
+        grant = None
+        if self.graph_reserver is not None:
+            grant = self.graph_reserver(hnsw_bytes_estimate(len(self._path_ids), self.dim))
+            if grant is None:
+                self._graph_refused_at = self._live
+                return False
+        try:
+            self._build_hnsw()
+        finally:
+            if grant is not None:
+                grant.release()  # built: RSS holds it now
+        return True
 
     def _query_hnsw(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._hnsw is None:

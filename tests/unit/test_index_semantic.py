@@ -18,6 +18,8 @@ from engine.index.vectors import (
     VectorIndex,
     VectorIndexError,
 )
+from engine.memory.reservations import Purpose, UnlimitedReserver
+from engine.priority import ProjectPriority
 
 
 def test_code_tokens_split_camel_and_snake_case():
@@ -293,3 +295,48 @@ def test_a_method_is_embedded_with_its_path_and_class(tmp_path):
         "pkg client.py\nclass HttpClient\n    def fetch(self, url):\n        return url\n" in seen
     )
     assert "pkg client.py\nclass HttpClient:\n    timeout = 5\n" in seen
+
+
+def test_the_hnsw_graph_is_built_only_when_its_bytes_are_granted():
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((300, 32)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    index = VectorIndex(32, "test-32", hnsw_threshold=100)
+    for number, row in enumerate(rows):
+        index.replace_file(f"f{number}.py", [(1, 2)], row[None, :])
+    asked: list[int] = []
+
+    def refuse(nbytes):
+        asked.append(nbytes)
+        return None
+
+    index.graph_reserver = refuse
+    exact = [hit[0] for hit in index.query(rows[7], 5)]
+    assert exact[0] == "f7.py" and not index.memory_bytes_estimated  # no graph built
+    index.query(rows[8], 5)
+    assert len(asked) == 1  # not asked again until the index changes
+
+    granted = []
+
+    def grant(nbytes):
+        reserver = UnlimitedReserver()
+        granted.append(reserver.reserve(nbytes, Purpose.VECTOR_INDEX, ProjectPriority.MEDIUM))
+        return granted[-1]
+
+    index.graph_reserver = grant
+    index.replace_file("extra.py", [(1, 2)], rows[0][None, :])
+    assert [hit[0] for hit in index.query(rows[7], 5)][0] == "f7.py"
+    assert index.memory_bytes_estimated  # the graph was built
+    assert granted and granted[0].released  # its bytes are in RSS now, the grant is given back
+
+
+def test_a_projects_vector_index_asks_its_budget_before_building_a_graph(tmp_path):
+    engine = Engine(home=tmp_path / "home", watch_files=False)
+    try:
+        project = engine.add_project(_small_module(tmp_path / "proj"))
+        assert project.vectors.graph_reserver == project._reserve_graph
+        project.unload_vectors(wait=True)
+        assert project.load_vectors()
+        assert project.vectors.graph_reserver == project._reserve_graph
+    finally:
+        engine.close()
