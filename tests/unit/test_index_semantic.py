@@ -340,3 +340,23 @@ def test_a_projects_vector_index_asks_its_budget_before_building_a_graph(tmp_pat
         assert project.vectors.graph_reserver == project._reserve_graph
     finally:
         engine.close()
+
+
+def test_growth_past_the_capacity_is_counted_whole_as_it_becomes_resident():
+    from engine import procfs
+
+    dim = 256
+    index = VectorIndex(dim, "test-256", capacity=16)
+    rows = np.ones((150_000, dim), dtype=np.float32) / 16.0
+    index.replace_file("a.py", [(1, 1)] * len(rows), rows)  # fills to capacity, touched
+    capacity = len(index._path_ids)
+    room = capacity - len(index)
+    assert index.growth_bytes(room) == room * (dim * 2 + 12)  # within: only what is written
+    predicted = index.growth_bytes(room + 1)
+    before = procfs.statm_rss_bytes()
+    index.replace_file("b.py", [(1, 1)] * (room + 1), rows[: room + 1])
+    grown = procfs.statm_rss_bytes() - before
+    # numpy zero-fills the new part of the table: all of it is resident, as predicted.
+    assert predicted >= (len(index._path_ids) - capacity) * (dim * 2 + 12)
+    assert grown <= predicted * 1.1
+    assert grown >= predicted * 0.5
