@@ -63,9 +63,12 @@ def restart(home: Path, tree: Path, runs: int) -> None:
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     async def once() -> None:
-        params = StdioServerParameters(
-            command=LEINDEX, args=["--headless", str(tree)], env={"LEINDEX_HOME": str(home)}
-        )
+        # PYTHONPATH passes through (the SDK gives the server only a few variables), so an
+        # export of another commit can be measured the same way.
+        env = {"LEINDEX_HOME": str(home)}
+        if os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        params = StdioServerParameters(command=LEINDEX, args=["--headless", str(tree)], env=env)
         spawned = time.perf_counter()
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
