@@ -43,6 +43,16 @@ def fingerprint_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:12]
 
 
+def require_model_files(directory: Path, names: tuple[str, ...], kind: str) -> None:
+    """Raise `ModelLoadError` naming what `directory` lacks of the `kind` model's `names`."""
+    missing = [name for name in names if not (directory / name).is_file()]
+    if missing:
+        raise ModelLoadError(
+            f"{kind} model {directory} is missing {', '.join(missing)} "
+            f"(a {kind} directory holds {', '.join(names)})"
+        )
+
+
 def is_model2vec_dir(directory: Path) -> bool:
     """True when `directory` holds the three model2vec files (and is not a transformer's:
     a BERT model's directory has the same three names)."""
@@ -64,12 +74,7 @@ class Model2VecEmbedder:
         import numpy as np
 
         directory = Path(directory).expanduser()
-        missing = [name for name in MODEL2VEC_FILES if not (directory / name).is_file()]
-        if missing:
-            raise ModelLoadError(
-                f"model2vec model {directory} is missing {', '.join(missing)} "
-                "(a model2vec directory holds config.json, tokenizer.json, model.safetensors)"
-            )
+        require_model_files(directory, MODEL2VEC_FILES, "model2vec")
         try:
             from safetensors.numpy import load_file
             from tokenizers import Tokenizer

@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.index.model_embedders import ModelLoadError, fingerprint_files
+from engine.index.model_embedders import (
+    ModelLoadError,
+    fingerprint_files,
+    require_model_files,
+)
 
 if TYPE_CHECKING:
     from engine.memory.reservations import Grant
@@ -149,13 +153,7 @@ class TransformerEmbedder:
         (it raises ModelLoadError to refuse). Loading holds the file's tensors and the
         transposed copies at once for a moment (about 1.5x the file)."""
         directory = Path(directory).expanduser()
-        missing = [name for name in TRANSFORMER_FILES if not (directory / name).is_file()]
-        if missing:
-            raise ModelLoadError(
-                f"transformer model {directory} is missing {', '.join(missing)} (a "
-                "sentence-transformers directory holds config.json, tokenizer.json, "
-                "model.safetensors)"
-            )
+        require_model_files(directory, TRANSFORMER_FILES, "sentence-transformers")
         config = _read_json(directory / "config.json")
         if config.get("model_type") not in _SUPPORTED_TYPES:
             raise ModelLoadError(
