@@ -81,6 +81,15 @@ def _index(tmp_path: Path, name: str, corpus: Path, **kwargs) -> tuple[Engine, o
     return engine, engine.add_project(corpus, **kwargs)
 
 
+def _index_with_reserver(tmp_path: Path, reserver: UnlimitedReserver) -> tuple[Engine, object]:
+    """Index the corpus with `reserver` as the project's budget."""
+    engine = Engine(home=tmp_path / "home", embedder=HashingEmbedder(64), watch_files=False)
+    project = engine.registry.add(_corpus(tmp_path / "corpus"))
+    project.reserver = reserver
+    engine._index(project, None)
+    return engine, project
+
+
 def _snapshot(engine: Engine, project) -> dict:
     return {
         "ring": [(h.path, h.line) for h in engine.search("ring_push_7", limit=50).hits],
@@ -202,10 +211,7 @@ class _NoRoomForWorkers(UnlimitedReserver):
 
 def test_no_room_for_workers_means_indexing_in_process(tmp_path: Path, pooled: list[int]) -> None:
     reserver = _NoRoomForWorkers()
-    engine = Engine(home=tmp_path / "home", embedder=HashingEmbedder(64), watch_files=False)
-    project = engine.registry.add(_corpus(tmp_path / "corpus"))
-    project.reserver = reserver
-    engine._index(project, None)
+    engine, project = _index_with_reserver(tmp_path, reserver)
     try:
         assert pooled == []
         # Two workers were asked for, then one; neither fitted.
@@ -270,10 +276,7 @@ def test_the_workers_give_way_to_a_batch_that_needs_their_memory(
     tmp_path: Path, pooled: list[int]
 ) -> None:
     reserver = _NoRoomBesideWorkers()
-    engine = Engine(home=tmp_path / "home", embedder=HashingEmbedder(64), watch_files=False)
-    project = engine.registry.add(_corpus(tmp_path / "corpus"))
-    project.reserver = reserver
-    engine._index(project, None)
+    engine, project = _index_with_reserver(tmp_path, reserver)
     try:
         assert pooled == [2]  # they started...
         assert reserver.refused_beside_workers == 1  # ...and stopped at the first refusal
