@@ -22,13 +22,14 @@ index big enough to need it. Measurements and reasoning: docs/memory.md, "Vector
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -527,28 +528,37 @@ def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> tuple[str, 
 def _read_int8_rows(path: Path, sha256: str, scales: np.ndarray, rows: int, dim: int) -> np.ndarray:
     """The int8 rows at `path` (checked against `sha256` first) times their `scales`, as a
     float16 array of `rows` rows (the ones past the file's left empty)."""
+    with _verified_npy(path, sha256) as (handle, shape, dtype):
+        if dtype != np.int8 or len(shape) != 2 or shape != (len(scales), dim):
+            raise VectorIndexError(f"{path}: not an int8 array of {len(scales)} x {dim}")
+        array = np.zeros((max(rows, shape[0]), dim), dtype=np.float16)
+        block = np.empty((_SAVE_BLOCK_ROWS, dim), dtype=np.int8)
+        for start in range(0, shape[0], _SAVE_BLOCK_ROWS):
+            part = block[: min(_SAVE_BLOCK_ROWS, shape[0] - start)]
+            view = memoryview(part).cast("B") if part.size else memoryview(bytearray())
+            if handle.readinto(view) != len(view):
+                raise ValueError("the file is shorter than its header says")
+            scale = scales[start : start + len(part), None]
+            array[start : start + len(part)] = part * scale
+        if handle.read(1):
+            raise ValueError("the file is longer than its header says")
+    return array
+
+
+@contextlib.contextmanager
+def _verified_npy(path: Path, sha256: str) -> Iterator[tuple[BinaryIO, tuple[int, ...], np.dtype]]:
+    """The open .npy file at `path` after its hash matched `sha256`, positioned after its
+    header, with the header's shape and dtype; any read or format error inside the block is
+    a `VectorIndexError`."""
     try:
         with open(path, "rb") as handle:
             _check_sha256(handle, path, sha256)
             shape, dtype = _npy_header(handle)
-            if dtype != np.int8 or len(shape) != 2 or shape != (len(scales), dim):
-                raise VectorIndexError(f"{path}: not an int8 array of {len(scales)} x {dim}")
-            array = np.zeros((max(rows, shape[0]), dim), dtype=np.float16)
-            block = np.empty((_SAVE_BLOCK_ROWS, dim), dtype=np.int8)
-            for start in range(0, shape[0], _SAVE_BLOCK_ROWS):
-                part = block[: min(_SAVE_BLOCK_ROWS, shape[0] - start)]
-                view = memoryview(part).cast("B") if part.size else memoryview(bytearray())
-                if handle.readinto(view) != len(view):
-                    raise ValueError("the file is shorter than its header says")
-                scale = scales[start : start + len(part), None]
-                array[start : start + len(part)] = part * scale
-            if handle.read(1):
-                raise ValueError("the file is longer than its header says")
+            yield handle, shape, dtype
     except OSError as error:
         raise VectorIndexError(f"{path}: cannot be read: {error}") from None
     except (ValueError, EOFError, TypeError) as error:
         raise VectorIndexError(f"{path}: not a numpy array: {error}") from None
-    return array
 
 
 def _check_sha256(handle: BinaryIO, path: Path, sha256: str) -> None:
@@ -590,22 +600,15 @@ def _read_array(path: Path, sha256: str, rows: int | None = None) -> np.ndarray:
     """The .npy array at `path`, checked against `sha256` (hashed a block at a time) before
     it is parsed, then read straight into its buffer (one allocation). With `rows`, the
     array has that many rows (at least the file's), the ones past the file's left empty."""
-    try:
-        with open(path, "rb") as handle:
-            _check_sha256(handle, path, sha256)
-            shape, dtype = _npy_header(handle)
-            if rows is not None and shape and rows > shape[0]:
-                array = np.zeros((rows, *shape[1:]), dtype=dtype)
-                filled = array[: shape[0]]
-            else:
-                array = filled = np.empty(shape, dtype=dtype)
-            view = memoryview(filled).cast("B") if filled.size else memoryview(bytearray())
-            if handle.readinto(view) != len(view) or handle.read(1):
-                raise ValueError("the file's length does not match its header")
-    except OSError as error:
-        raise VectorIndexError(f"{path}: cannot be read: {error}") from None
-    except (ValueError, EOFError, TypeError) as error:
-        raise VectorIndexError(f"{path}: not a numpy array: {error}") from None
+    with _verified_npy(path, sha256) as (handle, shape, dtype):
+        if rows is not None and shape and rows > shape[0]:
+            array = np.zeros((rows, *shape[1:]), dtype=dtype)
+            filled = array[: shape[0]]
+        else:
+            array = filled = np.empty(shape, dtype=dtype)
+        view = memoryview(filled).cast("B") if filled.size else memoryview(bytearray())
+        if handle.readinto(view) != len(view) or handle.read(1):
+            raise ValueError("the file's length does not match its header")
     return array
 
 
