@@ -56,7 +56,6 @@ from engine.memory.reservations import (
     Grant,
     Purpose,
     ReservationRefused,
-    get_default_reserver,
     unreserved,
 )
 
@@ -234,8 +233,7 @@ def apply_changes(
                     _remove_vectors(project, rel)
             project.forget_files(removed)
     work_bytes = sum(entry.size for entry in changed) + sum(e.size for e in unembedded or ())
-    reserver = project.reserver if project.reserver is not None else get_default_reserver()
-    run.feed.start(reserver, work_bytes)
+    run.feed.start(project.effective_reserver(), work_bytes)
     try:
         indexed = _run_stage(run, changed, STAGE_FULLTEXT, _fulltext_cost, _fulltext_batch)
         for reason, count in run.skipped.items():
@@ -300,8 +298,7 @@ class _Run:
             return
         batch = _take(entries, start, cap)
         project = self.project
-        reserver = project.reserver if project.reserver is not None else get_default_reserver()
-        grant = reserver.try_reserve(
+        grant = project.effective_reserver().try_reserve(
             cost(self, batch), Purpose.INDEX_BATCH, project.priority, project.name
         )
         if grant is not None:
@@ -342,7 +339,7 @@ class _Run:
         until a grant succeeds again.
         """
         project = self.project
-        reserver = project.reserver if project.reserver is not None else get_default_reserver()
+        reserver = project.effective_reserver()
         waited = 0.0
         delay = _PAUSE_FIRST_SECONDS
         limit = _PAUSE_FIRST_SECONDS if self.over_budget else _MAX_PAUSE_SECONDS

@@ -24,7 +24,7 @@ from engine.procfs import mapped_rss_by_path
 
 if TYPE_CHECKING:  # loaded (with numpy) by the first semantic search, not at start-up
     from engine.index.vectors import VectorIndex
-    from engine.memory.reservations import Grant
+    from engine.memory.reservations import Grant, Reserver
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class Project:
         self.fulltext: FullTextIndex | None = None
         self.manifest: Manifest | None = None
         self._vectors: VectorIndex | None = None
-        # The reservation interface (engine.memory.reservations); None grants everything.
-        self.reserver = None
+        # The reservation interface (engine.memory.reservations); None: the process's default.
+        self.reserver: Reserver | None = None
         self._vector_grant = None
         # Why the last semantic load was refused ("" when it was not).
         self.semantic_note = ""
@@ -215,12 +215,20 @@ class Project:
             else:
                 vectors.graph_reserver = self._reserve_graph
 
+    def effective_reserver(self) -> Reserver:
+        """What this project's large allocations ask first: its own reserver if it has one,
+        else the process's (the memory manager's once installed)."""
+        from engine.memory.reservations import get_default_reserver
+
+        return self.reserver if self.reserver is not None else get_default_reserver()
+
     def _reserve_graph(self, nbytes: int) -> Grant | None:
         """A grant for building the vector index's hnswlib graph, or None: queries stay exact."""
-        from engine.memory.reservations import Purpose, get_default_reserver
+        from engine.memory.reservations import Purpose
 
-        reserver = self.reserver if self.reserver is not None else get_default_reserver()
-        grant = reserver.try_reserve(nbytes, Purpose.VECTOR_INDEX, self.priority, self.name)
+        grant = self.effective_reserver().try_reserve(
+            nbytes, Purpose.VECTOR_INDEX, self.priority, self.name
+        )
         if grant is None:
             log.info(
                 "%s: no room for the vector graph (%.0f MB); semantic search stays exact",
@@ -238,16 +246,15 @@ class Project:
         """Reserve what loading the saved vector index will hold; False (with
         `semantic_note` set) if the reservation is refused."""
         from engine.index.vectors import VectorIndex
-        from engine.memory.reservations import Purpose, ReservationRefused, get_default_reserver
+        from engine.memory.reservations import Purpose, ReservationRefused
 
         count = VectorIndex.saved_count(self.index_dir)
         files = len(self.manifest.files) if self.manifest is not None else 0
         if count is None:  # to be rebuilt: about one chunk per 40 lines, say 8 per file
             count = files * 8
         nbytes = VectorIndex.load_bytes_estimate(count, self.embedder.dim, n_paths=files)
-        reserver = self.reserver if self.reserver is not None else get_default_reserver()
         try:
-            self._vector_grant = reserver.reserve(
+            self._vector_grant = self.effective_reserver().reserve(
                 nbytes, Purpose.VECTOR_INDEX, self.priority, self.name
             )
         except ReservationRefused as error:
