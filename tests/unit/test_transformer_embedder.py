@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from engine.index import embedder_choice
 from engine.index.embed import HashingEmbedder
@@ -42,8 +42,18 @@ def make_bert(directory: Path, seed: int = 0, pooling: str = "mean", max_seq: in
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(
-        CODE * 5, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials)
+    # The vocabulary is built, not trained: WordPieceTrainer's result varies from run to run
+    # (tokens of equal count), and the random weights follow the ids. Every word of CODE, and
+    # every character alone and as a continuation, in sorted order.
+    words = {
+        word.lower()
+        for text in CODE
+        for word, _span in pre_tokenizers.BertPreTokenizer().pre_tokenize_str(text)
+    }
+    characters = {character for word in words for character in word}
+    pieces = sorted(words | characters | {f"##{character}" for character in characters})
+    tokenizer.model = models.WordPiece(
+        {token: number for number, token in enumerate(specials + pieces)}, unk_token="[UNK]"
     )
     tokenizer.post_processor = processors.BertProcessing(
         ("[SEP]", tokenizer.token_to_id("[SEP]")), ("[CLS]", tokenizer.token_to_id("[CLS]"))
