@@ -220,7 +220,9 @@ async def test_closing_stdin_while_a_search_reopens_a_known_project_exits_prompt
 
     _assert_state_saved(home)
     resumed = await _resume_and_search(home, big_corpus)
-    assert 0 < resumed["max_total"] < CORPUS_FILES, resumed
+    # How far the second server got in its second is not up to the test (with indexing
+    # workers it may finish the full-text stage): the next run never starts over.
+    assert resumed["max_total"] < CORPUS_FILES, resumed
 
 
 async def _job_status(server: HeadlessServer) -> dict[str, Any]:
