@@ -725,9 +725,13 @@ def _open_fulltext(project: Project, heap_bytes: int) -> FullTextIndex:
 
 
 def _done_progress(project: Project) -> IndexProgress:
-    files = len(project.manifest.files) if project.manifest else 0
-    previous = project.progress
-    return IndexProgress(files, files, previous.bytes_done, "ready")
+    """Ready: the files in the index, and the source bytes of those indexed (not only what
+    this run indexed: a restart that found nothing changed still shows the project's size)."""
+    states = project.manifest.files.values() if project.manifest else ()
+    # A size of -1 stands for "unknown" (read from a version 1 manifest).
+    indexed_bytes = sum(max(0, state.size) for state in states if state.status == STATUS_INDEXED)
+    files = len(states)
+    return IndexProgress(files, files, indexed_bytes, "ready")
 
 
 def _report(

@@ -16,9 +16,11 @@ from leindex_tui.widgets.formatting import format_age
 COLUMNS = (
     ("name", "Project"),
     ("priority", "Priority"),
+    ("index", "State"),
     ("files", "Files"),
     ("mb", "MB"),
-    ("index", "State"),
+    ("vectors", "Vectors"),
+    ("cached", "Cached files"),
     ("queries", "Queries"),
     ("last", "Last access"),
 )
@@ -35,22 +37,34 @@ def next_priority(name: str) -> str:
 
 
 def index_state(project: ProjectSummary) -> str:
-    """'ready', 'vectors off' (unloaded by eviction) or the first indexing's progress."""
+    """'ready', or the first indexing's progress."""
     if project.indexed:
-        return "ready" if project.vectors_loaded else "vectors off"
+        return "ready"
     if project.files_total > 0:
         return f"{project.files_done / project.files_total * 100:.0f}%"
     return "starting"
 
 
+def vectors_state(project: ProjectSummary) -> str:
+    """Where an indexed project's vectors are: 'in memory', or 'on disk' (not loaded since
+    the start, or unloaded by an eviction: the next semantic search loads them if the budget
+    has room)."""
+    if not project.indexed:
+        return "–"
+    return "in memory" if project.vectors_loaded else "on disk"
+
+
 def project_cells(project: ProjectSummary, now: float) -> tuple[str, ...]:
-    """The cells of one project row, in column order."""
+    """The cells of one project row, in column order: files in the index (once indexed), MB
+    the engine accounts to the project in memory, files held in its content cache."""
     return (
         project.name,
         project.priority,
-        str(project.loaded_files),
-        f"{project.memory_mb:.1f}",
         index_state(project),
+        str(project.files_total) if project.indexed else "–",
+        f"{project.memory_mb:.1f}",
+        vectors_state(project),
+        str(project.loaded_files),
         str(project.cached_queries),
         format_age(now, project.last_accessed),
     )
@@ -94,7 +108,7 @@ class ProjectsTable(DataTable[str]):
             else:
                 for (column, _title), old, new in zip(COLUMNS, shown, cells, strict=True):
                     if old != new:
-                        # Widen the column only when the text grew ("ready" → "vectors off").
+                        # Widen the column only when the text grew ("on disk" → "in memory").
                         self.update_cell(name, column, new, update_width=len(new) > len(old))
             self._cells_by_name[name] = cells
 

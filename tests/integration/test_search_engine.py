@@ -153,6 +153,24 @@ def test_restart_reuses_the_index_and_reindexes_only_changes(tmp_leindex_home, c
         second.close()
 
 
+def test_a_restart_with_nothing_changed_reports_the_indexed_size_when_ready(
+    tmp_leindex_home, corpus
+):
+    first = Engine(home=tmp_leindex_home, watch_files=False)
+    indexed = first.add_project(corpus).progress
+    first.close()
+    second = Engine(home=tmp_leindex_home, watch_files=False)
+    try:
+        project = second.add_project(corpus)
+        ready = project.progress
+        sizes = [s.size for s in project.manifest.files.values() if s.status == "indexed"]
+    finally:
+        second.close()
+    # Not the bytes this run read (none): the source bytes of the files in the index.
+    assert ready.phase == "ready" and ready.bytes_done == sum(sizes) > 0
+    assert (ready.files_done, ready.bytes_done) == (indexed.files_done, indexed.bytes_done)
+
+
 def reopen(home: Path, corpus: Path):
     engine = Engine(home=home, watch_files=False)
     progress = []

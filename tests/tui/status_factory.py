@@ -56,9 +56,21 @@ def guide_breakdown(total_mb: float = 3072.0, loaded_content_mb: float = 480.0) 
 def guide_projects() -> tuple[ProjectSummary, ...]:
     """Three projects of different priorities; the last still in its first indexing."""
     return (
-        ProjectSummary("core-api", "/src/core-api", "HIGH", 412, 120, 620.5, BASE_TIME - 5, True),
         ProjectSummary(
-            "legacy-code", "/src/legacy-code", "LOW", 38, 4, 41.0, BASE_TIME - 900, True
+            "core-api", "/src/core-api", "HIGH", 412, 120, 620.5, BASE_TIME - 5, True, 2400, 2400
+        ),
+        ProjectSummary(
+            "legacy-code",
+            "/src/legacy-code",
+            "LOW",
+            38,
+            4,
+            41.0,
+            BASE_TIME - 900,
+            True,
+            930,
+            930,
+            vectors_loaded=False,
         ),
         ProjectSummary(
             "temp-analysis",

@@ -57,12 +57,12 @@ async def test_the_wide_tree_shows_the_root_and_shares() -> None:
         assert "%)" in str(tree._nodes_by_key["heap"].label)
 
 
-async def test_projects_at_80_columns_show_name_priority_files_mb_and_state() -> None:
+async def test_projects_at_80_columns_show_name_priority_state_files_and_mb() -> None:
     app = status_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         table = app.dashboard.query_one(ProjectsTable)
-        assert visible_titles(table)[:5] == ["Project", "Priority", "Files", "MB", "State"]
+        assert visible_titles(table)[:5] == ["Project", "Priority", "State", "Files", "MB"]
 
 
 async def test_evictions_at_80_columns_show_time_trigger_freed_and_projects() -> None:

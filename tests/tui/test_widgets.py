@@ -84,7 +84,12 @@ async def test_projects_table_updates_cells_and_p_asks_for_the_next_priority() -
         projects = make_status().projects
         changed = (replace(projects[0], loaded_files=7), *projects[1:])
         table.update_projects(changed, make_status().timestamp)
-        assert table.get_cell("core-api", "files") == "7"
+        assert table.get_cell("core-api", "cached") == "7"
+        # Files in the index once indexed; vectors not loaded are said to be on disk.
+        assert table.get_cell("legacy-code", "files") == "930"
+        assert table.get_cell("legacy-code", "vectors") == "on disk"
+        assert table.get_cell("core-api", "vectors") == "in memory"
+        assert table.get_cell("temp-analysis", "files") == "–"
         assert table.row_count == 3
         table.update_projects(changed[:2], make_status().timestamp)
         assert table.row_count == 2
