@@ -82,6 +82,8 @@ _BYTES_PER_CHUNK_ESTIMATE = 1500
 # One vector per definition (`embeds_definitions`): the eval's 194 stdlib files, 3.5 MB
 # without docstrings, gave 10 002 pieces (354 bytes each); rounded down to err on the safe side.
 _BYTES_PER_DEFINITION_ESTIMATE = 300
+# A vector row's bytes besides its int8 components (`vectors.ROW_EXTRA_BYTES`; not imported
+# from there, which would load numpy to open a project).
 _CHUNK_ROW_BYTES = 16
 # What sqlite and tantivy say when the disk is full (they do not raise OSError).
 _DISK_FULL_MARKERS = ("no space left on device", "database or disk is full", "disk quota")
@@ -502,7 +504,7 @@ def _fulltext_cost(run: _Run, entries: list[FileEntry]) -> int:
 
 def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     """One slice of texts being embedded (the biggest file may make it bigger), and the
-    float16 rows the vector index keeps for the whole batch."""
+    int8 rows the vector index keeps for the whole batch."""
     source_bytes = sum(entry.size for entry in entries)
     per_chunk = (
         _BYTES_PER_DEFINITION_ESTIMATE
@@ -523,7 +525,7 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     return (
         _TEXT_COPIES * largest
         + largest_rows
-        + max(growth, chunks_estimate * (dim * 2 + _CHUNK_ROW_BYTES))
+        + max(growth, chunks_estimate * (dim + _CHUNK_ROW_BYTES))
         + slice_chars * EMBED_BYTES_PER_CHAR
     )
 

@@ -209,6 +209,8 @@ class Project:
     def set_vectors(self, vectors: VectorIndex | None) -> None:
         """Install a vector index (the indexer's job)."""
         with self.lock:
+            if self._vectors is not None and self._vectors is not vectors:
+                self._vectors.stop_graph_build()
             self._vectors = vectors
             if vectors is None:
                 self._release_vector_grant()
@@ -281,6 +283,7 @@ class Project:
             released = vectors.memory_bytes()
             if self.vectors_dirty:
                 self.persist()
+            vectors.stop_graph_build()
             self._vectors = None
             self._release_vector_grant()
             return released

@@ -1,23 +1,29 @@
-"""The semantic index: float16 chunk vectors in one numpy array, searched exactly, with an
+"""The semantic index: int8 chunk vectors in one numpy array, searched exactly, with an
 hnswlib graph only above `HNSW_THRESHOLD` live chunks.
 
-Memory layout (no per-chunk Python objects): a (capacity, dim) float16 matrix, three int32
-arrays (path id, first line, last line) and a path table (one str per *file*). A file's chunks
-are contiguous rows; replacing a file marks its old rows dead (path id -1) and appends. Dead
-rows are compacted away by `trim_capacity` and on save.
+Memory layout (no per-chunk Python objects): a (capacity, dim) int8 matrix, each row scaled
+by its largest component (one float32 scale per row), three int32 arrays (path id, first
+line, last line) and a path table (one str per *file*). A file's chunks are contiguous rows;
+replacing a file marks its old rows dead (path id -1) and appends. Dead rows are compacted
+away by `trim_capacity` and on save. A row is kept within half a step of 1/127 of its
+largest component (cosine error below 1e-3); int8 takes half the memory of float16 and
+converts to float32 for the exact search's matmul about 4x faster (numpy converts float16 in
+software).
 
-On disk: `vectors.i8.npy` (the live rows as int8, each row scaled by its largest component),
-`vectors.scale.npy` (float32, one scale per row), `vectors.chunks.npy` (int32, N x 3) and the
-sidecar `vectors.meta.json` (embedder, dim, count, the path list once, the sha256 of the three
-arrays). int8 halves the float16 file (the kernel: 449 -> 228 MB); a row is read back into the
-float16 table within half a step of 1/127 of its largest component (cosine error below 1e-3).
+On disk, the same rows: `vectors.<tag>.i8.npy` (the live rows), `vectors.<tag>.scale.npy`
+(their scales), `vectors.<tag>.chunks.npy` (int32, N x 3) and the sidecar `vectors.meta.json`
+(embedder, dim, count, the path list once, the three files' names and sha256). Each save
+writes a new set under a new tag and makes it current by replacing the sidecar, so a kill
+mid-save leaves a whole set (version 3's sets had fixed names: a kill between two files left
+a mix, which failed its hashes and was rebuilt).
 No pickle: arrays are read with `allow_pickle=False` after their hash is checked. The sidecar of
 the first version (`vectors.json`, every path repeated per chunk) and its `vectors.hnsw` are set
 aside when met, and the caller rebuilds; so is a float16 file of version 2 (rebuilt in the
 background by the caller, as any vector index that does not load).
 
-The hnswlib graph is not saved: it is rebuilt (both cores, native code) on the first query of an
-index big enough to need it. Measurements and reasoning: docs/memory.md, "Vector store".
+The hnswlib graph is not saved: it is rebuilt (both cores, native code, on a thread while
+queries are answered exactly) after the first query of an index big enough to need it.
+Measurements and reasoning: docs/memory.md, "Vector store".
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
+import re
+import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -45,24 +54,37 @@ from engine.atomic import (
 )
 from engine.memory.reservations import Grant
 
+log = logging.getLogger(__name__)
+
+# Version 3's fixed names; version 4 names each set's three files after a tag of its own
+# (`vectors.<tag>.i8.npy`, ...) and the sidecar, written last, says which set is current.
 VECTORS_FILE = "vectors.i8.npy"
 SCALES_FILE = "vectors.scale.npy"
 CHUNKS_FILE = "vectors.chunks.npy"
+_ARRAY_SUFFIXES = {"vectors": "i8", "scales": "scale", "chunks": "chunks"}
+_FIXED_NAMES = {"vectors": VECTORS_FILE, "scales": SCALES_FILE, "chunks": CHUNKS_FILE}
+_TAGGED_NAME = re.compile(r"vectors\.[0-9a-f]{16}\.(?:i8|scale|chunks)\.npy")
 VECTORS_META_FILE = "vectors.meta.json"
 LEGACY_FILES = ("vectors.json", "vectors.hnsw")
 # Version 2's float16 rows: removed when a version 3 index is saved over it.
 _REPLACED_FILES = ("vectors.f16.npy",)
-_META_VERSION = 3
+_META_VERSION = 4
+_READABLE_META_VERSIONS = (3, 4)
 _INT8_STEPS = 127.0
+# Bytes per row besides its `dim` int8 components: the row's float32 scale, and its path id,
+# first and last line (int32 each).
+ROW_EXTRA_BYTES = 16
 _INITIAL_CAPACITY = 1024
 # Past its capacity the table grows by this factor (each step is reserved whole: see
 # `growth_bytes`); smaller steps leave less unused near the budget's edge.
 _GROWTH_FACTOR = 1.5
-# Rows written per block when saving (1 MB at 256 float16 dimensions).
+# Rows written per block when saving (0.5 MB at 256 dimensions).
 _SAVE_BLOCK_ROWS = 2048
-# Exact search costs ~N*dim multiply-adds per query (~0.1 s at 400k x 256 on this machine):
-# below this many live chunks it is fast enough and always right. Above it, hnswlib.
-HNSW_THRESHOLD = 400_000
+# Exact search costs ~N*dim multiply-adds per query: 0.085 s over the kernel's 876k x 256
+# int8 rows on this machine (0.95 s when they were float16), so ~0.2 s here. Below this many
+# live chunks it is fast enough and always right, and needs no graph (1.1 GB and about 4
+# minutes of both cores for the kernel's rows). Above it, hnswlib.
+HNSW_THRESHOLD = 2_000_000
 # hnswlib parameters tuned for recall@10 >= 0.99 against exact search (tests/unit).
 HNSW_M = 24
 HNSW_EF_CONSTRUCTION = 200
@@ -99,7 +121,8 @@ class VectorIndex:
         self.hnsw_threshold = int(hnsw_threshold)
         self._lock = threading.RLock()
         capacity = max(16, int(capacity))
-        self._vectors = np.zeros((capacity, self.dim), dtype=np.float16)
+        self._vectors = np.zeros((capacity, self.dim), dtype=np.int8)
+        self._scales = np.ones(capacity, dtype=np.float32)
         self._path_ids = np.full(capacity, -1, dtype=np.int32)
         self._starts = np.zeros(capacity, dtype=np.int32)
         self._ends = np.zeros(capacity, dtype=np.int32)
@@ -114,6 +137,12 @@ class VectorIndex:
         # refused, queries stay exact (slower, never over the budget) until the index changes.
         self.graph_reserver: Callable[[int], Grant | None] | None = None
         self._graph_refused_at: int | None = None
+        # The graph is built on a thread while queries stay exact; a compaction renumbers rows
+        # (bumping the generation), which makes a graph being built useless.
+        self._graph_builder: threading.Thread | None = None
+        self._save_lock = threading.Lock()  # one save at a time: each removes the sets before it
+        self._graph_stop = threading.Event()
+        self._generation = 0
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -129,7 +158,7 @@ class VectorIndex:
             path_id = self._path_id(path)
             first = self._size
             rows = slice(first, first + count)
-            self._vectors[rows] = vectors
+            self._vectors[rows], self._scales[rows] = _quantised(vectors)
             self._path_ids[rows] = path_id
             spans_array = np.asarray(spans, dtype=np.int32).reshape(count, 2)
             self._starts[rows] = spans_array[:, 0]
@@ -178,8 +207,8 @@ class VectorIndex:
         Within the capacity, only the rows written. Past it, the arrays grow by
         `_GROWTH_FACTOR` and all of the new part is counted: `ndarray.resize` zero-fills it,
         which makes every page of it resident at once (measured: +97 MB of RSS for a 97 MB
-        float16 table doubled)."""
-        row_bytes = self.dim * 2 + 12
+        table doubled)."""
+        row_bytes = self.dim + ROW_EXTRA_BYTES
         with self._lock:
             capacity = len(self._path_ids)
             if self._size + extra_rows <= capacity:
@@ -205,7 +234,7 @@ class VectorIndex:
         copied beside the old ones); rows past the live ones read as empty."""
         size = self._size
         self._vectors.resize((capacity, self.dim), refcheck=False)
-        for name in ("_path_ids", "_starts", "_ends"):
+        for name in ("_scales", "_path_ids", "_starts", "_ends"):
             getattr(self, name).resize(capacity, refcheck=False)
         self._path_ids[size:] = -1
         if self._hnsw is not None and capacity > self._hnsw.get_max_elements():
@@ -223,11 +252,13 @@ class VectorIndex:
                 rows = live[start : start + _SAVE_BLOCK_ROWS]
                 stop = start + len(rows)
                 self._vectors[start:stop] = self._vectors[rows]
+                self._scales[start:stop] = self._scales[rows]
                 self._path_ids[start:stop] = self._path_ids[rows]
                 self._starts[start:stop] = self._starts[rows]
                 self._ends[start:stop] = self._ends[rows]
         self._size = self._live = count
         self._hnsw = None
+        self._generation += 1
         self._resize(max(capacity, count, 16))
         self._rows_of = _rows_by_path(self._path_ids[: self._size])
 
@@ -278,9 +309,13 @@ class VectorIndex:
         with self._lock:
             size = self._size
             sims = np.empty(size, dtype=np.float32)
+            block = np.empty((min(size, _EXACT_BLOCK_ROWS), self.dim), dtype=np.float32)
             for first in range(0, size, _EXACT_BLOCK_ROWS):
-                block = self._vectors[first : first + _EXACT_BLOCK_ROWS][: size - first]
-                sims[first : first + len(block)] = block.astype(np.float32) @ vector
+                rows = self._vectors[first : first + _EXACT_BLOCK_ROWS][: size - first]
+                part = block[: len(rows)]
+                np.copyto(part, rows)
+                np.matmul(part, vector, out=sims[first : first + len(rows)])
+            sims *= self._scales[:size]
             sims[self._path_ids[:size] < 0] = -np.inf
             k = min(k, size)
             top = np.argpartition(-sims, k - 1)[:k] if k < size else np.arange(size)
@@ -289,10 +324,12 @@ class VectorIndex:
             return top, sims[top]
 
     def _graph_ready(self) -> bool:
-        """Whether the hnswlib graph is built, building it if its bytes are granted."""
+        """Whether the hnswlib graph is built. If not, and its bytes are granted, it starts
+        being built on a thread (this query and the next ones are answered exactly until it
+        is done: building takes minutes at a million rows)."""
         if self._hnsw is not None:
             return True
-        if self._graph_refused_at == self._live:
+        if self._graph_builder is not None or self._graph_refused_at == self._live:
             return False
         grant = None
         if self.graph_reserver is not None:
@@ -300,16 +337,72 @@ class VectorIndex:
             if grant is None:
                 self._graph_refused_at = self._live
                 return False
+        self._graph_stop.clear()
+        self._graph_builder = threading.Thread(
+            target=self._build_graph, args=(grant,), name="leindex-vector-graph", daemon=True
+        )
+        self._graph_builder.start()
+        return False
+
+    @property
+    def graph_building(self) -> bool:
+        """Whether an hnswlib graph is being built (queries are exact meanwhile)."""
+        return self._graph_builder is not None
+
+    def wait_for_graph(self, timeout: float | None = None) -> bool:
+        """Wait for a graph being built; True if one is in use now."""
+        builder = self._graph_builder
+        if builder is not None:
+            builder.join(timeout)
+        return self._hnsw is not None
+
+    def stop_graph_build(self) -> None:
+        """Abandon a graph being built (the index is being dropped); returns at once."""
+        self._graph_stop.set()
+
+    def _build_graph(self, grant: Grant | None) -> None:
+        """Add the rows to a new graph a block at a time, taking the lock only to copy each
+        block (hnswlib adds them on 2 native threads, without the GIL); then, under the lock,
+        add the rows appended meanwhile, drop the ones removed, and put the graph in use."""
         try:
-            self._build_hnsw()
+            with self._lock:
+                generation, stop = self._generation, self._size
+                capacity = len(self._path_ids)
+            index = hnswlib.Index(space="ip", dim=self.dim)
+            index.init_index(
+                max_elements=max(16, capacity), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION
+            )
+            index.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+            added = np.zeros(stop, dtype=bool)
+            for start in range(0, stop, _EXACT_BLOCK_ROWS):
+                with self._lock:
+                    if self._graph_stop.is_set() or self._generation != generation:
+                        return
+                    rows = self._live_rows(start, min(stop, start + _EXACT_BLOCK_ROWS))
+                    vectors = self._float_rows(rows)
+                if len(rows):
+                    index.add_items(vectors, rows)
+                    added[rows] = True
+            with self._lock:
+                if self._graph_stop.is_set() or self._generation != generation:
+                    return
+                if len(self._path_ids) > index.get_max_elements():
+                    index.resize_index(len(self._path_ids))
+                for row in np.flatnonzero(added & (self._path_ids[:stop] < 0)).tolist():
+                    index.mark_deleted(row)
+                self._hnsw = index
+                self._hnsw_add(stop, self._size)
+        except Exception:  # out of memory in hnswlib, say: queries stay exact
+            log.exception("the vector graph could not be built; semantic search stays exact")
+            with self._lock:
+                self._graph_refused_at = self._live
         finally:
             if grant is not None:
-                grant.release()  # built: RSS holds it now
-        return True
+                grant.release()  # built: RSS holds it now (or it was dropped)
+            with self._lock:
+                self._graph_builder = None
 
     def _query_hnsw(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._hnsw is None:
-            self._build_hnsw()
         index = self._hnsw
         index.set_ef(max(HNSW_EF_SEARCH, 2 * k))
         while k > 0:
@@ -320,24 +413,19 @@ class VectorIndex:
                 k //= 2  # too few reachable live elements for k
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
 
-    def _build_hnsw(self) -> None:
-        index = hnswlib.Index(space="ip", dim=self.dim)
-        index.init_index(
-            max_elements=max(16, len(self._path_ids)),
-            M=HNSW_M,
-            ef_construction=HNSW_EF_CONSTRUCTION,
-        )
-        index.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-        self._hnsw = index
-        self._hnsw_add(0, self._size)
+    def _live_rows(self, first: int, stop: int) -> np.ndarray:
+        rows = np.arange(first, stop)
+        return rows[self._path_ids[first:stop] >= 0]
 
     def _hnsw_add(self, first: int, stop: int) -> None:
         for start in range(first, stop, _EXACT_BLOCK_ROWS):
-            end = min(stop, start + _EXACT_BLOCK_ROWS)
-            rows = np.arange(start, end)
-            rows = rows[self._path_ids[start:end] >= 0]
+            rows = self._live_rows(start, min(stop, start + _EXACT_BLOCK_ROWS))
             if len(rows):
-                self._hnsw.add_items(self._vectors[rows].astype(np.float32), rows)
+                self._hnsw.add_items(self._float_rows(rows), rows)
+
+    def _float_rows(self, rows: np.ndarray) -> np.ndarray:
+        """These rows as float32 vectors (scaled back)."""
+        return self._vectors[rows].astype(np.float32) * self._scales[rows, None]
 
     def memory_bytes(self) -> int:
         """Bytes held: the arrays' `nbytes` and the path table measured, plus the hnswlib graph
@@ -345,6 +433,7 @@ class VectorIndex:
         with self._lock:
             arrays = (
                 self._vectors.nbytes
+                + self._scales.nbytes
                 + self._path_ids.nbytes
                 + self._starts.nbytes
                 + self._ends.nbytes
@@ -365,8 +454,19 @@ class VectorIndex:
     # -- persistence ------------------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
-        """Write the two arrays (live rows only) then the sidecar with their hashes."""
+        """Write the three arrays (live rows only) as a new set, then the sidecar naming them
+        with their hashes, then remove the set it replaced.
+
+        The sidecar's replacement is the one moment the new set becomes current: a kill at any
+        point leaves the previous set or the new one whole, never a mix of the two (which
+        would fail its hashes and be rebuilt)."""
         directory = ensure_private_dir(Path(directory))
+        with self._save_lock:
+            self._save(directory)
+
+    def _save(self, directory: Path) -> None:
+        tag = secrets.token_hex(8)
+        names = {key: f"vectors.{tag}.{suffix}.npy" for key, suffix in _ARRAY_SUFFIXES.items()}
         with self._lock:
             live = np.flatnonzero(self._path_ids[: self._size] >= 0)
             old_ids = self._path_ids[live]
@@ -377,10 +477,10 @@ class VectorIndex:
             chunk_bytes = _npy_bytes(chunks.astype(np.int32))
             paths = [self._paths[path_id] for path_id in used.tolist()]
             # Written in blocks of rows: the matrix is never copied whole.
-            vectors_sha256, scales = _write_rows(directory / VECTORS_FILE, self._vectors, live)
-        scale_bytes = _npy_bytes(scales)
-        atomic_write_bytes(directory / SCALES_FILE, scale_bytes)
-        atomic_write_bytes(directory / CHUNKS_FILE, chunk_bytes)
+            vectors_sha256 = _write_rows(directory / names["vectors"], self._vectors, live)
+            scale_bytes = _npy_bytes(self._scales[live])
+        atomic_write_bytes(directory / names["scales"], scale_bytes)
+        atomic_write_bytes(directory / names["chunks"], chunk_bytes)
         meta = {
             "version": _META_VERSION,
             "embedder": self.embedder_name,
@@ -390,10 +490,21 @@ class VectorIndex:
             "scales_sha256": hashlib.sha256(scale_bytes).hexdigest(),
             "chunks_sha256": hashlib.sha256(chunk_bytes).hexdigest(),
             "paths": paths,
+            "files": names,
         }
         atomic_write_text(directory / VECTORS_META_FILE, json.dumps(meta, separators=(",", ":")))
-        for legacy in (*LEGACY_FILES, *_REPLACED_FILES):
-            (directory / legacy).unlink(missing_ok=True)
+        current = set(names.values())
+        for path in directory.iterdir():
+            replaced = _TAGGED_NAME.fullmatch(path.name) and path.name not in current
+            if replaced or path.name in (*_FIXED_NAMES.values(), *LEGACY_FILES, *_REPLACED_FILES):
+                path.unlink(missing_ok=True)
+
+    @staticmethod
+    def saved_files(directory: Path) -> dict[str, Path]:
+        """The current saved set's files ("vectors", "scales", "chunks"), named by its
+        sidecar; raises `VectorIndexError` if there is no readable sidecar."""
+        meta = _read_meta(Path(directory) / VECTORS_META_FILE)
+        return {key: Path(directory) / name for key, name in meta["files"].items()}
 
     @staticmethod
     def saved_count(directory: Path) -> int | None:
@@ -405,14 +516,12 @@ class VectorIndex:
         return meta["count"]
 
     @staticmethod
-    def load_bytes_estimate(
-        count: int, dim: int, hnsw_threshold: int = HNSW_THRESHOLD, n_paths: int = 0
-    ) -> int:
-        """Bytes a loaded index of `count` chunks will hold (what to reserve before loading)."""
+    def load_bytes_estimate(count: int, dim: int, n_paths: int = 0) -> int:
+        """Bytes a loaded index of `count` chunks will hold (what to reserve before loading);
+        an hnswlib graph is reserved on its own, when one is built."""
         capacity = max(_INITIAL_CAPACITY, int(count * 1.1))
-        arrays = capacity * (dim * 2 + 12)
-        graph = hnsw_bytes_estimate(capacity, dim) if count > hnsw_threshold else 0
-        return arrays + graph + n_paths * 200 + count * 16  # + transient int arrays
+        arrays = capacity * (dim + ROW_EXTRA_BYTES)
+        return arrays + n_paths * 200 + count * 16  # + transient int arrays
 
     @classmethod
     def load(
@@ -439,32 +548,33 @@ class VectorIndex:
             )
         count = meta["count"]
         capacity = max(_INITIAL_CAPACITY, int(count * 1.1))
+        files = {key: directory / name for key, name in meta["files"].items()}
         try:
-            scales = _read_array(directory / SCALES_FILE, meta["scales_sha256"])
-            if scales.dtype != np.float32 or scales.shape != (count,):
-                raise VectorIndexError(f"{directory}: vector scales do not match their sidecar")
-            # Read a block at a time into a float16 array with room to grow: no int8 copy of
-            # the whole file is held while loading.
-            vectors = _read_int8_rows(
-                directory / VECTORS_FILE, meta["vectors_sha256"], scales, capacity, dim
-            )
-            chunks = _read_array(directory / CHUNKS_FILE, meta["chunks_sha256"])
+            scales = _read_array(files["scales"], meta["scales_sha256"], capacity, (count,))
+            if scales.dtype != np.float32:
+                raise VectorIndexError(f"{directory}: vector scales are not float32")
+            scales[count:] = 1.0
+            # Read straight into an array with room to grow: no second copy while loading.
+            vectors = _read_array(files["vectors"], meta["vectors_sha256"], capacity, (count, dim))
+            chunks = _read_array(files["chunks"], meta["chunks_sha256"])
             n_paths = len(meta["paths"])
             if (
                 vectors.shape != (capacity, dim)
+                or vectors.dtype != np.int8
                 or chunks.dtype != np.int32
                 or chunks.shape != (count, 3)
                 or (count and (chunks[:, 0].min() < 0 or chunks[:, 0].max() >= n_paths))
             ):
                 raise VectorIndexError(f"{directory}: vector arrays do not match their sidecar")
         except VectorIndexError:
-            for name in (VECTORS_META_FILE, VECTORS_FILE, SCALES_FILE, CHUNKS_FILE):
-                if (directory / name).exists():
-                    set_aside(directory / name, "corrupt")
+            for path in (meta_path, *files.values()):
+                if path.exists():
+                    set_aside(path, "corrupt")
             raise
         self = cls(dim, embedder_name, capacity=16)
         self.hnsw_threshold = int(hnsw_threshold)
         self._vectors = vectors
+        self._scales = scales
         self._path_ids = np.full(capacity, -1, dtype=np.int32)
         self._starts = np.zeros(capacity, dtype=np.int32)
         self._ends = np.zeros(capacity, dtype=np.int32)
@@ -499,13 +609,18 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> tuple[str, np.ndarray]:
-    """Write `matrix[rows]` as an int8 .npy file, a block of rows at a time, each row divided
-    by its scale (largest magnitude / 127); returns the file's sha256 and the scales."""
+def _quantised(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 rows as int8 rows and their scales (largest magnitude / 127; 1 for a zero row)."""
+    peak = np.abs(vectors).max(axis=1)
+    scales = np.where(peak > 0, peak / _INT8_STEPS, 1.0).astype(np.float32)
+    return np.rint(vectors / scales[:, None]).astype(np.int8), scales
+
+
+def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> str:
+    """Write `matrix[rows]` as an .npy file, a block of rows at a time; returns its sha256."""
     digest = hashlib.sha256()
-    scales = np.ones(len(rows), dtype=np.float32)
     header = {
-        "descr": np.lib.format.dtype_to_descr(np.dtype(np.int8)),
+        "descr": np.lib.format.dtype_to_descr(matrix.dtype),
         "fortran_order": False,
         "shape": (len(rows), matrix.shape[1]),
     }
@@ -514,35 +629,11 @@ def _write_rows(path: Path, matrix: np.ndarray, rows: np.ndarray) -> tuple[str, 
         hashing = _HashingWriter(handle, digest)
         np.lib.format.write_array_header_1_0(hashing, header)
         for start in range(0, len(rows), _SAVE_BLOCK_ROWS):
-            block = matrix[rows[start : start + _SAVE_BLOCK_ROWS]].astype(np.float32)
-            peak = np.abs(block).max(axis=1)
-            scale = np.where(peak > 0, peak / _INT8_STEPS, 1.0).astype(np.float32)
-            scales[start : start + len(block)] = scale
-            quantised = np.rint(block / scale[:, None]).astype(np.int8)
-            hashing.write(np.ascontiguousarray(quantised).data)
+            block = matrix[rows[start : start + _SAVE_BLOCK_ROWS]]
+            hashing.write(np.ascontiguousarray(block).data)
 
     atomic_write_stream(path, write)
-    return digest.hexdigest(), scales
-
-
-def _read_int8_rows(path: Path, sha256: str, scales: np.ndarray, rows: int, dim: int) -> np.ndarray:
-    """The int8 rows at `path` (checked against `sha256` first) times their `scales`, as a
-    float16 array of `rows` rows (the ones past the file's left empty)."""
-    with _verified_npy(path, sha256) as (handle, shape, dtype):
-        if dtype != np.int8 or len(shape) != 2 or shape != (len(scales), dim):
-            raise VectorIndexError(f"{path}: not an int8 array of {len(scales)} x {dim}")
-        array = np.zeros((max(rows, shape[0]), dim), dtype=np.float16)
-        block = np.empty((_SAVE_BLOCK_ROWS, dim), dtype=np.int8)
-        for start in range(0, shape[0], _SAVE_BLOCK_ROWS):
-            part = block[: min(_SAVE_BLOCK_ROWS, shape[0] - start)]
-            view = memoryview(part).cast("B") if part.size else memoryview(bytearray())
-            if handle.readinto(view) != len(view):
-                raise ValueError("the file is shorter than its header says")
-            scale = scales[start : start + len(part), None]
-            array[start : start + len(part)] = part * scale
-        if handle.read(1):
-            raise ValueError("the file is longer than its header says")
-    return array
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -596,11 +687,16 @@ class _HashingWriter:
         return self._handle.write(data)
 
 
-def _read_array(path: Path, sha256: str, rows: int | None = None) -> np.ndarray:
+def _read_array(
+    path: Path, sha256: str, rows: int | None = None, shape_saved: tuple[int, ...] | None = None
+) -> np.ndarray:
     """The .npy array at `path`, checked against `sha256` (hashed a block at a time) before
     it is parsed, then read straight into its buffer (one allocation). With `rows`, the
-    array has that many rows (at least the file's), the ones past the file's left empty."""
+    array has that many rows (at least the file's), the ones past the file's left empty.
+    With `shape_saved`, the file's array must have that shape."""
     with _verified_npy(path, sha256) as (handle, shape, dtype):
+        if shape_saved is not None and shape != shape_saved:
+            raise VectorIndexError(f"{path}: an array of {shape}, not {shape_saved}")
         if rows is not None and shape and rows > shape[0]:
             array = np.zeros((rows, *shape[1:]), dtype=dtype)
             filled = array[: shape[0]]
@@ -627,12 +723,27 @@ def _read_meta(path: Path) -> dict:
         "chunks_sha256": str,
         "paths": list,
     }
-    if not isinstance(meta, dict) or meta.get("version") != _META_VERSION:
-        raise VectorIndexError(f"{path}: not a version {_META_VERSION} vector sidecar")
+    if not isinstance(meta, dict) or meta.get("version") not in _READABLE_META_VERSIONS:
+        raise VectorIndexError(f"{path}: not a vector sidecar of version 3 or 4")
     for key, kind in expected.items():
         value = meta.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise VectorIndexError(f"{path}: key {key!r} is missing or of the wrong type")
     if meta["count"] < 0 or not all(isinstance(p, str) for p in meta["paths"]):
         raise VectorIndexError(f"{path}: key 'count' or 'paths' holds a wrong value")
+    if meta["version"] == 3:
+        meta["files"] = dict(_FIXED_NAMES)
+    files = meta.get("files")
+    # Names only, of this directory's sets: a sidecar cannot point anywhere else.
+    if (
+        not isinstance(files, dict)
+        or set(files) != set(_ARRAY_SUFFIXES)
+        or not all(isinstance(name, str) for name in files.values())
+        or not all(
+            name == _FIXED_NAMES[key]
+            or (_TAGGED_NAME.fullmatch(name) and name.endswith(f".{_ARRAY_SUFFIXES[key]}.npy"))
+            for key, name in files.items()
+        )
+    ):
+        raise VectorIndexError(f"{path}: key 'files' is missing or names files it may not")
     return meta

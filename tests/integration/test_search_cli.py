@@ -8,7 +8,7 @@ import pytest
 
 from engine import api
 from engine.index import Engine, set_engine
-from engine.index.vectors import VECTORS_FILE
+from engine.index.vectors import VECTORS_META_FILE
 from leindex_tui.cli import main
 from tests.conftest import write_small_corpus
 
@@ -98,9 +98,10 @@ def test_cli_reuses_the_index_on_disk(corpus, monkeypatch, tmp_leindex_home):
     monkeypatch.chdir(corpus)
     assert main(["search", "MemoryTracker"]) == 0
     index_dir = tmp_leindex_home / "indexes" / "corpus"
+    # Every vector save rewrites the sidecar (it names the set of arrays it saved).
+    sidecar = index_dir / VECTORS_META_FILE
     written = {
-        path: path.stat().st_mtime_ns
-        for path in (index_dir / "fulltext" / "meta.json", index_dir / VECTORS_FILE)
+        path: path.stat().st_mtime_ns for path in (index_dir / "fulltext" / "meta.json", sidecar)
     }
     assert main(["search", "argparse"]) == 0
     # Nothing changed, so the second run committed nothing and saved no vectors.
@@ -109,9 +110,9 @@ def test_cli_reuses_the_index_on_disk(corpus, monkeypatch, tmp_leindex_home):
     assert main(["search", "extra_marker"]) == 0
     # Lazy vectors: a full-text run does not load (or rewrite) the vector index; the first
     # semantic search embeds the changed file.
-    assert (index_dir / VECTORS_FILE).stat().st_mtime_ns == written[index_dir / VECTORS_FILE]
+    assert sidecar.stat().st_mtime_ns == written[sidecar]
     assert main(["search", "extra marker", "--mode", "semantic"]) == 0
-    assert (index_dir / VECTORS_FILE).stat().st_mtime_ns != written[index_dir / VECTORS_FILE]
+    assert sidecar.stat().st_mtime_ns != written[sidecar]
 
 
 def test_cli_answers_a_big_project_from_its_saved_index_then_says_it_changed(

@@ -12,7 +12,7 @@ import pytest
 from engine.index import Engine, QuerySyntaxError, UnknownProjectError
 from engine.index.fulltext import FULLTEXT_DIR
 from engine.index.manifest import MANIFEST_FILE
-from engine.index.vectors import VECTORS_FILE
+from engine.index.vectors import VECTORS_META_FILE, VectorIndex
 from engine.priority import ProjectPriority
 from tests.conftest import write_small_corpus
 
@@ -221,7 +221,7 @@ def test_broken_fulltext_dir_is_set_aside_and_rebuilt(tmp_leindex_home, corpus):
 def test_tampered_vectors_are_rebuilt_not_loaded(tmp_leindex_home, corpus):
     engine, project, _ = reopen(tmp_leindex_home, corpus)
     engine.close()
-    with open(project.index_dir / VECTORS_FILE, "r+b") as handle:
+    with open(VectorIndex.saved_files(project.index_dir)["vectors"], "r+b") as handle:
         handle.seek(64)
         # Flipped, not overwritten: int8 rows may already hold 0xff (-1) there.
         flipped = bytes(byte ^ 0xFF for byte in handle.read(4))
@@ -415,8 +415,11 @@ def test_priority_and_caps_come_from_config(engine, corpus):
 def test_index_files_are_private(engine, corpus):
     project = engine.add_project(corpus)
     assert project.index_dir.stat().st_mode & 0o777 == 0o700
-    for name in (MANIFEST_FILE, VECTORS_FILE):
-        assert (project.index_dir / name).stat().st_mode & 0o777 == 0o600
+    saved_vectors = VectorIndex.saved_files(project.index_dir).values()
+    for path in (project.index_dir / MANIFEST_FILE, project.index_dir / VECTORS_META_FILE):
+        assert path.stat().st_mode & 0o777 == 0o600
+    for path in saved_vectors:
+        assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_searching_the_repository_itself(engine):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
+import hnswlib
 import numpy as np
 import pytest
 
@@ -13,6 +16,8 @@ from engine.index.embed import Embedder, HashingEmbedder, code_tokens
 from engine.index.engine import Engine
 from engine.index.vectors import (
     CHUNKS_FILE,
+    ROW_EXTRA_BYTES,
+    SCALES_FILE,
     VECTORS_FILE,
     VECTORS_META_FILE,
     VectorIndex,
@@ -78,14 +83,16 @@ def test_vector_index_round_trips_through_disk(tmp_path: Path):
     index.save(tmp_path)
     loaded = VectorIndex.load(tmp_path, 32, index.embedder_name)
     assert len(loaded) == 40 and sorted(loaded.paths()) == sorted(index.paths())
-    assert (tmp_path / VECTORS_FILE).stat().st_mode & 0o777 == 0o600
+    for path in VectorIndex.saved_files(tmp_path).values():
+        assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_tampered_vector_file_is_refused_before_loading(tmp_path: Path):
     build_index().save(tmp_path)
-    data = bytearray((tmp_path / VECTORS_FILE).read_bytes())
+    rows = VectorIndex.saved_files(tmp_path)["vectors"]
+    data = bytearray(rows.read_bytes())
     data[100] ^= 0xFF
-    (tmp_path / VECTORS_FILE).write_bytes(bytes(data))
+    rows.write_bytes(bytes(data))
     with pytest.raises(VectorIndexError, match="sha256"):
         VectorIndex.load(tmp_path, 32, HashingEmbedder(32).name)
 
@@ -131,7 +138,7 @@ def test_compact_table_round_trips_without_python_objects_per_chunk(tmp_path: Pa
     assert len(loaded) == len(index) == 41
     meta = json.loads((tmp_path / VECTORS_META_FILE).read_text())
     assert len(meta["paths"]) == len(set(meta["paths"])) == 40  # each path stored once
-    chunks = np.load(tmp_path / CHUNKS_FILE, allow_pickle=False)
+    chunks = np.load(VectorIndex.saved_files(tmp_path)["chunks"], allow_pickle=False)
     assert chunks.dtype == np.int32 and chunks.shape == (41, 3)
     query = HashingEmbedder(32).embed(["gamma delta"])[0]
     assert loaded.query(query, 1)[0][:3] == index.query(query, 1)[0][:3] == ("f3.py", 10, 20)
@@ -147,10 +154,68 @@ def test_legacy_sidecar_is_set_aside(tmp_path: Path):
 
 def test_truncated_array_is_set_aside(tmp_path: Path):
     build_index().save(tmp_path)
-    (tmp_path / VECTORS_FILE).write_bytes(b"\x93NUMPY garbage")
+    rows = VectorIndex.saved_files(tmp_path)["vectors"]
+    rows.write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(VectorIndexError, match="sha256"):
         VectorIndex.load(tmp_path, 32, HashingEmbedder(32).name)
-    assert list(tmp_path.glob(VECTORS_FILE + ".corrupt.*"))
+    assert list(tmp_path.glob(rows.name + ".corrupt.*"))
+
+
+def test_a_save_that_dies_part_way_leaves_the_previous_set_whole(tmp_path, monkeypatch):
+    from engine.index import vectors as vectors_module
+
+    first = build_index()
+    first.save(tmp_path)
+    second = build_index()
+    second.replace_file("late.py", [(1, 2)], HashingEmbedder(32).embed(["late arrival"]))
+    real_write = vectors_module.atomic_write_bytes
+
+    def dies_at_the_chunks(path, data, *args, **kwargs):
+        if path.name.endswith(".chunks.npy"):
+            raise OSError(28, "No space left on device")
+        return real_write(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(vectors_module, "atomic_write_bytes", dies_at_the_chunks)
+    with pytest.raises(OSError):
+        second.save(tmp_path)  # its rows and scales are written, its sidecar is not
+    loaded = VectorIndex.load(tmp_path, 32, first.embedder_name)
+    assert len(loaded) == len(first) and "late.py" not in loaded.paths()
+    monkeypatch.setattr(vectors_module, "atomic_write_bytes", real_write)
+    second.save(tmp_path)
+    assert "late.py" in VectorIndex.load(tmp_path, 32, first.embedder_name).paths()
+    # Only the current set is left: the earlier one and the orphans of the failed save are gone.
+    current = {path.name for path in VectorIndex.saved_files(tmp_path).values()}
+    assert {path.name for path in tmp_path.glob("vectors.*.npy")} == current
+
+
+def test_a_version_3_set_loads_and_its_next_save_replaces_it(tmp_path):
+    index = build_index()
+    index.save(tmp_path)
+    meta = json.loads((tmp_path / VECTORS_META_FILE).read_text())
+    for key, path in VectorIndex.saved_files(tmp_path).items():
+        path.rename(
+            tmp_path / {"vectors": VECTORS_FILE, "scales": SCALES_FILE, "chunks": CHUNKS_FILE}[key]
+        )
+    del meta["files"]
+    meta["version"] = 3
+    (tmp_path / VECTORS_META_FILE).write_text(json.dumps(meta))
+    loaded = VectorIndex.load(tmp_path, 32, index.embedder_name)
+    assert sorted(loaded.paths()) == sorted(index.paths())
+    loaded.save(tmp_path)
+    assert not any((tmp_path / name).exists() for name in (VECTORS_FILE, SCALES_FILE, CHUNKS_FILE))
+    assert len(VectorIndex.load(tmp_path, 32, index.embedder_name)) == len(index)
+
+
+@pytest.mark.parametrize(
+    "name", ["../outside.i8.npy", "/etc/passwd", "vectors.0123456789abcdef.chunks.npy"]
+)
+def test_a_sidecar_naming_other_files_is_refused(tmp_path, name):
+    build_index().save(tmp_path)
+    meta = json.loads((tmp_path / VECTORS_META_FILE).read_text())
+    meta["files"]["vectors"] = name  # the last: a tagged name, but of another array
+    (tmp_path / VECTORS_META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(VectorIndexError, match="'files'"):
+        VectorIndex.load(tmp_path, 32, HashingEmbedder(32).name)
 
 
 def test_colliding_pair_never_gives_a_zero_query_vector():
@@ -184,6 +249,8 @@ def test_hnsw_recall_at_10_against_exact_search():
             f"f{number}", [(line, line) for line in range(10)], data[number : number + 10]
         )
     assert index.uses_hnsw
+    index.query(data[0], 10)  # starts the graph's build
+    assert index.wait_for_graph(60)
     queries = rng.normal(size=(1000, dim)).astype(np.float32)
     found = total = 0
     for query in queries:
@@ -221,7 +288,7 @@ def test_saved_rows_are_int8_and_load_back_within_a_step_of_127(tmp_path: Path):
     for number, vector in enumerate(originals):
         index.replace_file(f"f{number}.py", [(1, 3)], vector[None, :])
     index.save(tmp_path)
-    saved = np.load(tmp_path / VECTORS_FILE, allow_pickle=False)
+    saved = np.load(VectorIndex.saved_files(tmp_path)["vectors"], allow_pickle=False)
     assert saved.dtype == np.int8 and saved.shape == (300, embedder.dim)
     loaded = VectorIndex.load(tmp_path, embedder.dim, embedder.name)
     best = [loaded.query(vector, 1)[0] for vector in originals]
@@ -232,6 +299,27 @@ def test_saved_rows_are_int8_and_load_back_within_a_step_of_127(tmp_path: Path):
     (tmp_path / "vectors.f16.npy").write_bytes(b"old")
     index.save(tmp_path)
     assert not (tmp_path / "vectors.f16.npy").exists()
+
+
+def test_rows_are_held_as_int8_with_a_scale_and_score_within_a_step_of_127():
+    rng = np.random.default_rng(3)
+    dim = 64
+    vectors = rng.normal(size=(500, dim)).astype(np.float32)
+    vectors[:, : dim // 2] = 0.0  # hashing vectors are mostly zeros
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex(dim, "test-64", capacity=16)
+    index.replace_file("a.py", [(n, n) for n in range(len(vectors))], vectors)
+    # One byte per component, plus a scale, path id and span per row.
+    capacity = len(index._path_ids)
+    assert index.memory_bytes() >= capacity * (dim + ROW_EXTRA_BYTES)
+    assert index.memory_bytes() < capacity * (dim + ROW_EXTRA_BYTES) + 4096
+    query = vectors[17]
+    hits = index.query(query, 500)
+    assert hits[0][1] == 17 and hits[0][3] > 0.998
+    scores = {start: score for _path, start, _end, score in hits}
+    exact = vectors @ query
+    # Each component is within half a step of 1/127 of its row's largest one.
+    assert max(abs(scores[n] - exact[n]) for n in range(len(vectors))) < 0.01
 
 
 def _small_module(root: Path) -> Path:
@@ -325,9 +413,101 @@ def test_the_hnsw_graph_is_built_only_when_its_bytes_are_granted():
 
     index.graph_reserver = grant
     index.replace_file("extra.py", [(1, 2)], rows[0][None, :])
+    # Granted: the graph is built on a thread; this query is answered exactly meanwhile.
+    assert [hit[0] for hit in index.query(rows[7], 5)][0] == "f7.py"
+    assert index.wait_for_graph(30)
     assert [hit[0] for hit in index.query(rows[7], 5)][0] == "f7.py"
     assert index.memory_bytes_estimated  # the graph was built
     assert granted and granted[0].released  # its bytes are in RSS now, the grant is given back
+
+
+class _GatedGraph:
+    """An hnswlib index whose first `add_items` waits for `go`: the build is held mid-way."""
+
+    started = threading.Event()
+    go = threading.Event()
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._real = hnswlib.Index(*args, **kwargs)
+        self._first = True
+
+    def add_items(self, *args, **kwargs):
+        if self._first:
+            self._first = False
+            type(self).started.set()
+            assert type(self).go.wait(30)
+        return self._real.add_items(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.fixture
+def held_graph_build(monkeypatch):
+    """A 300-row index above its graph threshold whose graph build stops at its first block
+    until `_GatedGraph.go` is set; yields the index and the grants handed out."""
+    from engine.index import vectors as vectors_module
+
+    _GatedGraph.started, _GatedGraph.go = threading.Event(), threading.Event()
+    monkeypatch.setattr(vectors_module, "hnswlib", SimpleNamespace(Index=_GatedGraph))
+    rng = np.random.default_rng(5)
+    rows = rng.standard_normal((300, 32)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    index = VectorIndex(32, "test-32", hnsw_threshold=100)
+    for number, row in enumerate(rows):
+        index.replace_file(f"f{number}.py", [(1, 2)], row[None, :])
+    grants = []
+
+    def grant(nbytes):
+        grants.append(
+            UnlimitedReserver().reserve(nbytes, Purpose.VECTOR_INDEX, ProjectPriority.LOW)
+        )
+        return grants[-1]
+
+    index.graph_reserver = grant
+    # The query that starts the build is answered exactly, without waiting for it.
+    assert index.query(rows[7], 1)[0][0] == "f7.py"
+    assert _GatedGraph.started.wait(30) and index.graph_building
+    yield index, rows, grants
+    _GatedGraph.go.set()
+    index.wait_for_graph(30)
+
+
+def test_changes_made_while_the_graph_is_built_are_in_it(held_graph_build):
+    index, rows, grants = held_graph_build
+    index.replace_file("added.py", [(1, 2)], rows[42][None, :] * -1.0)
+    index.remove_file("f5.py")
+    # Queries do not wait for the build: exact answers, with the changes.
+    assert index.query(-rows[42], 1)[0][0] == "added.py"
+    _GatedGraph.go.set()
+    assert index.wait_for_graph(30) and not index.graph_building
+    assert index.memory_bytes_estimated  # answered by the graph from here on
+    assert index.query(-rows[42], 1)[0][0] == "added.py"
+    # Removed rows are marked deleted in the graph: ten live neighbours, not nine.
+    near_removed = [hit[0] for hit in index.query(rows[5], 10)]
+    assert len(near_removed) == 10 and "f5.py" not in near_removed
+    assert index.query(rows[7], 1)[0][0] == "f7.py"
+    assert grants[0].released
+
+
+def test_a_graph_build_is_abandoned_when_the_index_is_dropped_or_compacted(held_graph_build):
+    index, rows, grants = held_graph_build
+    index.stop_graph_build()
+    _GatedGraph.go.set()
+    assert not index.wait_for_graph(30) and not index.graph_building
+    assert not index.memory_bytes_estimated and grants[0].released
+    # A compaction renumbers rows: a graph built from the old numbering is thrown away.
+    _GatedGraph.started.clear()
+    _GatedGraph.go.clear()
+    index.query(rows[7], 1)
+    assert _GatedGraph.started.wait(30)
+    index.remove_file("f0.py")
+    index.trim_capacity()
+    _GatedGraph.go.set()
+    assert not index.wait_for_graph(30)
+    assert index.query(rows[7], 1)[0][0] == "f7.py"  # exact again; a new build started
+    assert index.wait_for_graph(30) and index.query(rows[7], 1)[0][0] == "f7.py"
+    assert all(grant.released for grant in grants) and len(grants) == 3
 
 
 def test_a_projects_vector_index_asks_its_budget_before_building_a_graph(tmp_path):
@@ -351,12 +531,12 @@ def test_growth_past_the_capacity_is_counted_whole_as_it_becomes_resident():
     index.replace_file("a.py", [(1, 1)] * len(rows), rows)  # fills to capacity, touched
     capacity = len(index._path_ids)
     room = capacity - len(index)
-    assert index.growth_bytes(room) == room * (dim * 2 + 12)  # within: only what is written
+    assert index.growth_bytes(room) == room * (dim + ROW_EXTRA_BYTES)  # within: what is written
     predicted = index.growth_bytes(room + 1)
     before = procfs.statm_rss_bytes()
     index.replace_file("b.py", [(1, 1)] * (room + 1), rows[: room + 1])
     grown = procfs.statm_rss_bytes() - before
     # numpy zero-fills the new part of the table: all of it is resident, as predicted.
-    assert predicted >= (len(index._path_ids) - capacity) * (dim * 2 + 12)
+    assert predicted >= (len(index._path_ids) - capacity) * (dim + ROW_EXTRA_BYTES)
     assert grown <= predicted * 1.1
     assert grown >= predicted * 0.5
