@@ -58,6 +58,8 @@ def project_dict(project: Project) -> dict[str, Any]:
         "loaded_content_bytes": project.loaded_content_bytes,
         "query_cache_bytes": project.query_cache_bytes,
         "vector_index_loaded": project.vector_index_loaded,
+        "vector_search": project.vector_search,
+        "semantic_note": project.semantic_note,
     }
 
 

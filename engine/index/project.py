@@ -125,12 +125,23 @@ class Project:
 
     @property
     def vector_index_loaded(self) -> bool:
-        """Whether the hnswlib index is in memory."""
+        """Whether the vector index is in memory."""
         return self._vectors is not None
 
     @property
+    def vector_search(self) -> str:
+        """How semantic queries are answered now: "exact", "graph" (hnswlib), "exact, graph
+        being built", or "" while the vectors are not in memory."""
+        vectors = self._vectors
+        if vectors is None:
+            return ""
+        if vectors.graph_building:
+            return "exact, graph being built"
+        return "graph" if vectors.memory_bytes_estimated else "exact"
+
+    @property
     def vector_bytes(self) -> int:
-        """Bytes of the hnswlib index in memory (0 when unloaded)."""
+        """Bytes of the vector index in memory (0 when unloaded)."""
         vectors = self._vectors
         return 0 if vectors is None else vectors.memory_bytes()
 

@@ -38,6 +38,8 @@ def test_api_index_search_list_and_priority(engine, corpus):
     assert api.search("MemoryTracker", project="corpus")["from_cache"]
     listing = api.list_projects()["projects"]
     assert [p["name"] for p in listing] == ["corpus"] and listing[0]["files"] > 0
+    # A first index keeps the vectors it built: small, so searched exactly.
+    assert (listing[0]["vector_search"], listing[0]["semantic_note"]) == ("exact", "")
     changed = api.set_project_priority("corpus", "critical")
     assert (changed["previous_priority"], changed["priority"]) == ("MEDIUM", "CRITICAL")
     assert api.list_projects()["projects"][0]["priority"] == "CRITICAL"

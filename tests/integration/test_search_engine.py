@@ -251,8 +251,9 @@ def test_fulltext_search_never_loads_vectors(tmp_leindex_home, corpus):
         assert not project.vector_index_loaded  # opening does not load it
         assert engine.search("MemoryTracker").hits
         assert not project.vector_index_loaded and project.vector_bytes == 0
+        assert project.vector_search == ""
         engine.search("memory tracker", mode="hybrid")
-        assert project.vector_index_loaded
+        assert project.vector_index_loaded and project.vector_search == "exact"
     finally:
         engine.close()
 
