@@ -101,6 +101,29 @@ def load_malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+# mallopt's parameter number for the mmap threshold (glibc's malloc.h).
+_M_MMAP_THRESHOLD = -3
+
+
+def fix_mmap_threshold(nbytes: int) -> bool:
+    """Serve every allocation of `nbytes` or more with its own mapping, returned to the OS when
+    freed (glibc `mallopt`); False where there is no glibc.
+
+    By default glibc raises this threshold to the size of each large block freed (up to
+    32 MB), after which numpy's temporaries come from the heap and stay resident once freed:
+    RSS, which the budget is measured by, then holds the largest transients seen as well as
+    what is live. Setting it fixes it."""
+    mallopt = _symbol(None, "mallopt")
+    if mallopt is None:
+        libc = ctypes.util.find_library("c")
+        mallopt = _symbol(libc, "mallopt") if libc else None
+    if mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(nbytes)))
+
+
 def _symbol(library: str | None, name: str):
     try:
         return getattr(ctypes.CDLL(library), name)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from engine import procfs
 from engine.atomic import ensure_private_dir
 from engine.lifecycle.coalesce import Coalescer
 from engine.lifecycle.logging_setup import attach_file_logging, detach_file_logging
@@ -34,6 +35,9 @@ TerminateCallback = Callable[[int], None]
 
 _TERMINATE_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 START_SETTLE_TIMEOUT_SECONDS = 30.0
+# Allocations from this size up get a mapping of their own, given back when freed
+# (`procfs.fix_mmap_threshold`): numpy's working arrays, never Python's small objects.
+MMAP_THRESHOLD_BYTES = 256 << 10
 # SIGHUPs closer together than this share one reload (the first one reloads at once).
 SIGNAL_RELOAD_WINDOW_SECONDS = 0.2
 
@@ -149,6 +153,8 @@ class Runtime:
     def _bring_up(self) -> None:
         from engine.index import Engine, set_engine
         from engine.memory import MemoryManager, set_memory_manager
+
+        procfs.fix_mmap_threshold(MMAP_THRESHOLD_BYTES)
 
         reload_manager = self._reload_manager_for_home()
         # Read the files now, not whatever an earlier user of this process loaded; a bad file
