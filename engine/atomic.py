@@ -85,6 +85,26 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def remove_stale_temp_files(directory: Path, older_than_seconds: float) -> int:
+    """Delete the temp files `atomic_write_*` left in `directory` when killed mid-write (a
+    vector set's can be hundreds of MB), once unchanged for `older_than_seconds` (a younger
+    one may be another process's write in progress); returns how many were removed."""
+    removed = 0
+    cutoff = time.time() - older_than_seconds
+    try:
+        leftovers = list(Path(directory).glob(".*.tmp"))
+    except OSError:
+        return 0
+    for leftover in leftovers:
+        try:
+            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed += 1
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    return removed
+
+
 def set_aside(path: Path, reason: str) -> Path:
     """Rename a bad file out of the way (`name.<reason>.<timestamp>`) and return its new path."""
     path = Path(path)

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from engine.atomic import set_aside
+from engine.atomic import remove_stale_temp_files, set_aside
 from engine.index.analysis import (
     EMBED_BYTES_PER_CHAR,
     EMBED_SLICE_CHARS,
@@ -69,6 +69,9 @@ ProgressCallback = Callable[[IndexProgress], None]
 StopCheck = Callable[[], bool]
 # Report progress at most this often (in files), so a big project does not flood the TUI.
 _PROGRESS_EVERY = 25
+# A temp file of an index write left unchanged this long is a killed write's, not a live one
+# (saving the kernel's 228 MB of vectors takes a few seconds).
+STALE_TEMP_SECONDS = 120.0
 # Batches: bounded working memory per commit, sized from the writer's arena.
 _MIN_BATCH_BYTES = 1 << 20
 _MAX_BATCH_BYTES = 32 << 20
@@ -110,6 +113,9 @@ def open_project(
             return
         with project.lock:
             _report(project, on_progress, IndexProgress(phase="scanning"))
+            removed = remove_stale_temp_files(project.index_dir, STALE_TEMP_SECONDS)
+            if removed:
+                log.info("%s: removed %d files of writes killed part-way", project.name, removed)
             project.fulltext = _open_fulltext(project, heap_bytes)
             # A full-text index created just now holds nothing the manifest could describe.
             manifest = None if project.fulltext.created else _load_manifest(project)

@@ -171,6 +171,23 @@ def test_a_restart_with_nothing_changed_reports_the_indexed_size_when_ready(
     assert (ready.files_done, ready.bytes_done) == (indexed.files_done, indexed.bytes_done)
 
 
+def test_opening_a_project_removes_what_killed_writes_left(tmp_leindex_home, corpus):
+    engine, project, _ = reopen(tmp_leindex_home, corpus)
+    engine.close()
+    stale = project.index_dir / ".vectors.0123456789abcdef.i8.npy.k2j4x8q1.tmp"
+    fresh = project.index_dir / ".manifest.json.a8d3kq0z.tmp"  # maybe a live write elsewhere
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"x" * 4096)
+    long_ago = time.time() - 3600
+    os.utime(stale, (long_ago, long_ago))
+    engine, project, _ = reopen(tmp_leindex_home, corpus)
+    try:
+        assert not stale.exists() and fresh.exists()
+        assert paths_of(engine.search("MemoryTracker")) == ["src/engine_core.py"]
+    finally:
+        engine.close()
+
+
 def reopen(home: Path, corpus: Path):
     engine = Engine(home=home, watch_files=False)
     progress = []
