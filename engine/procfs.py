@@ -90,11 +90,7 @@ def stack_and_code_rss() -> tuple[int, int] | None:
 
 def load_malloc_trim() -> Callable[[int], int] | None:
     """glibc's `malloc_trim` (gives free heap pages back to the OS), or None where absent."""
-    # The process's own symbols first: find_library("c") may run an `ldconfig` subprocess.
-    trim = _symbol(None, "malloc_trim")
-    if trim is None:
-        libc = ctypes.util.find_library("c")
-        trim = _symbol(libc, "malloc_trim") if libc else None
+    trim = _libc_function("malloc_trim")
     if trim is not None:
         trim.argtypes = [ctypes.c_size_t]
         trim.restype = ctypes.c_int
@@ -113,15 +109,22 @@ def fix_mmap_threshold(nbytes: int) -> bool:
     32 MB), after which numpy's temporaries come from the heap and stay resident once freed:
     RSS, which the budget is measured by, then holds the largest transients seen as well as
     what is live. Setting it fixes it."""
-    mallopt = _symbol(None, "mallopt")
-    if mallopt is None:
-        libc = ctypes.util.find_library("c")
-        mallopt = _symbol(libc, "mallopt") if libc else None
+    mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, int(nbytes)))
+
+
+def _libc_function(name: str):
+    """A C library function by name, or None where there is none (musl, macOS, Windows)."""
+    # The process's own symbols first: find_library("c") may run an `ldconfig` subprocess.
+    found = _symbol(None, name)
+    if found is None:
+        libc = ctypes.util.find_library("c")
+        found = _symbol(libc, name) if libc else None
+    return found
 
 
 def _symbol(library: str | None, name: str):

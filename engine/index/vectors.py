@@ -141,9 +141,10 @@ class VectorIndex:
         # The graph is built on a thread while queries stay exact; a compaction renumbers rows
         # (bumping the generation), which makes a graph being built useless.
         self._graph_builder: threading.Thread | None = None
-        self._save_lock = threading.Lock()  # one save at a time: each removes the sets before it
         self._graph_stop = threading.Event()
         self._generation = 0
+        # One save at a time: each removes the sets saved before it.
+        self._save_lock = threading.Lock()
 
     # -- updates ----------------------------------------------------------------------------
 
