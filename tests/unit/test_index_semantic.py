@@ -385,13 +385,19 @@ def test_a_method_is_embedded_with_its_path_and_class(tmp_path):
     assert "pkg client.py\nclass HttpClient:\n    timeout = 5\n" in seen
 
 
-def test_the_hnsw_graph_is_built_only_when_its_bytes_are_granted():
-    rng = np.random.default_rng(3)
+def _index_above_its_graph_threshold(seed: int) -> tuple[VectorIndex, np.ndarray]:
+    """300 random unit rows, one file each (`f<n>.py`), in an index whose threshold is 100."""
+    rng = np.random.default_rng(seed)
     rows = rng.standard_normal((300, 32)).astype(np.float32)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
     index = VectorIndex(32, "test-32", hnsw_threshold=100)
     for number, row in enumerate(rows):
         index.replace_file(f"f{number}.py", [(1, 2)], row[None, :])
+    return index, rows
+
+
+def test_the_hnsw_graph_is_built_only_when_its_bytes_are_granted():
+    index, rows = _index_above_its_graph_threshold(seed=3)
     asked: list[int] = []
 
     def refuse(nbytes):
@@ -450,12 +456,7 @@ def held_graph_build(monkeypatch):
 
     _GatedGraph.started, _GatedGraph.go = threading.Event(), threading.Event()
     monkeypatch.setattr(vectors_module, "hnswlib", SimpleNamespace(Index=_GatedGraph))
-    rng = np.random.default_rng(5)
-    rows = rng.standard_normal((300, 32)).astype(np.float32)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-    index = VectorIndex(32, "test-32", hnsw_threshold=100)
-    for number, row in enumerate(rows):
-        index.replace_file(f"f{number}.py", [(1, 2)], row[None, :])
+    index, rows = _index_above_its_graph_threshold(seed=5)
     grants = []
 
     def grant(nbytes):
