@@ -509,8 +509,8 @@ def _fulltext_cost(run: _Run, entries: list[FileEntry]) -> int:
 
 
 def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
-    """One slice of texts being embedded (the biggest file may make it bigger), and the
-    int8 rows the vector index keeps for the whole batch."""
+    """One slice of texts being embedded (the biggest file may make it bigger), the float32
+    rows the workers return, and the int8 rows the vector index keeps for the whole batch."""
     source_bytes = sum(entry.size for entry in entries)
     per_chunk = (
         _BYTES_PER_DEFINITION_ESTIMATE
@@ -526,11 +526,14 @@ def _semantic_cost(run: _Run, entries: list[FileEntry]) -> int:
     slices = max(2, run.feed.workers)
     slice_chars = min(source_bytes, slices * EMBED_SLICE_CHARS)
     largest_rows = (largest // per_chunk + 1) * dim * 4 * 2
+    # Workers hand the batch's vectors back as float32 rows: all of them at once when the
+    # batch was handed to them ahead and was done before its turn.
+    returned_rows = chunks_estimate * dim * 4 if run.feed.workers else 0
     vectors = run.project.vectors
     growth = vectors.growth_bytes(chunks_estimate) if vectors is not None else 0
     return (
         _TEXT_COPIES * largest
-        + largest_rows
+        + max(largest_rows, returned_rows)
         + max(growth, chunks_estimate * (dim + _CHUNK_ROW_BYTES))
         + slice_chars * EMBED_BYTES_PER_CHAR
     )
