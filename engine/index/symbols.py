@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ MAX_SYMBOLS_PER_FILE = 5000
 # 2.87 M to 1.58 M symbols); `sym:NAME` still finds one by name, from the full-text index
 # (`searcher.constant_definitions`). Function-like and non-numeric macros are always kept.
 TABLE_CONSTANTS = 100
+# Another process opening or writing the table holds its lock at most this long.
+_LOCK_WAIT_SECONDS = 10.0
 # Names longer than this are not identifiers anyone types.
 _MAX_NAME_CHARS = 200
 
@@ -230,22 +233,57 @@ def _grammar_for(path: str) -> _Grammar | None:
         return _grammars[spec[0] + spec[1]]
 
 
-def _schema_version(path: Path) -> int | None:
-    """The `user_version` of the database at `path`; None if it cannot be read."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return db.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
-
-
 def _remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}{suffix}")
+
+
+def _set_wal_mode(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. Changing the mode needs the file to itself, and SQLite
+    answers "locked" at once, without its busy wait, while another process opens it too."""
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _opened(path: Path) -> tuple[sqlite3.Connection, bool]:
+    """A connection to the table at `path` with the current schema, and whether the tables were
+    (re)made now (a new file, or one of another schema version)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start
+    db = sqlite3.connect(
+        str(path), timeout=_LOCK_WAIT_SECONDS, check_same_thread=False, isolation_level=None
+    )
+    try:
+        _set_wal_mode(db)
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('files', 'symbols', 'symbols_name')"
+        ).fetchone()[0]
+        created = version != SCHEMA_VERSION or tables != 3
+        if created:
+            for table in ("symbols", "files"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.execute("CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)")
+            db.execute(
+                "CREATE TABLE symbols (file_id INTEGER NOT NULL, line INTEGER NOT NULL,"
+                " name TEXT NOT NULL COLLATE NOCASE, kind NOT NULL, span INTEGER NOT NULL,"
+                " PRIMARY KEY (file_id, line, name)) WITHOUT ROWID"
+            )
+            db.execute("CREATE INDEX symbols_name ON symbols (name)")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.close()
+        raise
+    return db, created
 
 
 def _symbol(row: tuple) -> Symbol:
@@ -275,32 +313,23 @@ class SymbolStore:
 
     Paths are stored once, in `files`; `symbols` is clustered by (file, line), so an outline or
     a file's replacement reads one range, and its one index is on the name, case-insensitive.
-    A file written with another schema (`PRAGMA user_version`) is removed and `created` is set,
-    so the caller re-extracts every file.
+    A file written with another schema (`PRAGMA user_version`) has its tables dropped and made
+    again, and `created` is set, so the caller re-extracts every file. The check and the reset
+    run in one write transaction: two processes opening the same new index wait for each other
+    instead of one removing the file the other is filling.
     """
 
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / SYMBOLS_FILE
-        self.created = not self.path.exists()
         self._lock = threading.RLock()
-        if not self.created and _schema_version(self.path) != SCHEMA_VERSION:
+        try:
+            self._db, self.created = _opened(self.path)
+        except sqlite3.OperationalError:  # locked past the timeout, say: not the file's fault
+            raise
+        except sqlite3.DatabaseError as error:  # not a database at all: start it again
+            log.warning("%s: unreadable (%s); rebuilt", self.path, error)
             _remove_database(self.path)
-            self.created = True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS symbols (file_id INTEGER NOT NULL, line INTEGER NOT NULL,"
-            " name TEXT NOT NULL COLLATE NOCASE, kind NOT NULL, span INTEGER NOT NULL,"
-            " PRIMARY KEY (file_id, line, name)) WITHOUT ROWID"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS symbols_name ON symbols (name)")
-        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db, self.created = _opened(self.path)
         self._in_batch = False
 
     # -- writes (inside a batch) --------------------------------------------------------------

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -223,6 +226,54 @@ def test_an_old_schema_symbol_file_is_rebuilt_and_the_project_reindexed(tmp_path
     reopened = SymbolStore(tmp_path)
     assert not reopened.created
     assert [s.name for s in reopened.find("fresh")] == ["fresh"]
+
+
+def test_a_symbol_file_that_is_not_a_database_is_started_again(tmp_path, caplog):
+    (tmp_path / SYMBOLS_FILE).write_bytes(b"not sqlite at all, " * 300)
+    store = SymbolStore(tmp_path)
+    assert store.created and store.count() == 0
+    assert "unreadable" in caplog.text and str(tmp_path / SYMBOLS_FILE) in caplog.text
+    assert (tmp_path / SYMBOLS_FILE).stat().st_mode & 0o777 == 0o600
+
+
+# Opens the store in DIR once GO exists, writes one definition, and exits 0.
+_RACER = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from engine.index.symbols import SymbolStore
+directory, go, number = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+while not go.exists():
+    time.sleep(0.001)
+store = SymbolStore(directory)
+store.begin()
+store.put(f"racer_{number}.c", f"int racer_{number}(void) {{ return 0; }}\\n")
+store.commit()
+store.close()
+"""
+
+
+def test_processes_opening_a_new_symbol_file_at_once_all_write_to_one_table(tmp_path):
+    # Each used to find the file another had just created without its tables (version 0),
+    # remove it, and make its own: "no such table: symbols" in the others.
+    repo = Path(__file__).resolve().parents[2]
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(repo), str(tmp_path), str(go), str(number)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for number in range(6)
+    ]
+    time.sleep(1.0)  # all of them importing done, waiting for the start
+    go.touch()
+    for racer in racers:
+        assert racer.wait(60) == 0, racer.stderr.read()
+    store = SymbolStore(tmp_path)
+    assert sorted(s.name for s in store.find("racer_", prefix=True)) == [
+        f"racer_{number}" for number in range(6)
+    ]
 
 
 def test_a_full_text_index_without_its_symbol_file_is_marked_for_a_full_reindex(tmp_path):
