@@ -309,6 +309,7 @@ class Measured:
     index_disk_bytes: int = 0
     samples: int = 0
     index_error: str = ""
+    semantic_note: str = ""
     restart_still_indexing: list[str] = field(default_factory=list)
 
 
@@ -354,6 +355,7 @@ async def _first_index(corpus: Path, measured: Measured, home: Path) -> None:
                 measured.indexed_files = int(project.get("files", 0))
                 measured.indexed_bytes = int(project.get("bytes_done", 0))
                 measured.index_error = measured.index_error or project.get("error") or ""
+                measured.semantic_note = project.get("semantic_note") or ""
 
         sampler.phase = "serving 200 mixed searches"
         calls = _mixed_searches()
@@ -418,8 +420,8 @@ def _met(ok: bool) -> str:
 
 def report(measured: Measured, corpus_note: str) -> str:
     budget = BUDGET_MB * 2**20
-    # Source = the bytes of the tree handed to the server; the indexer's own `bytes_done` is a
-    # per-phase progress counter, and after a failure it says how far one phase got.
+    # Source = the bytes of the tree handed to the server; the project's `bytes_done` is the
+    # source bytes of the files in its index once ready (skipped files are not).
     index_mb_s = measured.source_bytes / 1e6 / max(measured.index_seconds, 1e-9)
     disk_ratio = measured.index_disk_bytes / max(measured.source_bytes, 1)
     if measured.index_error:
@@ -441,6 +443,11 @@ def report(measured: Measured, corpus_note: str) -> str:
             "(the first index's peak is up to it, no MB/s); serving and restart ran on what "
             "had been committed."
         )
+    semantic = (
+        f" Semantic index: {measured.semantic_note}."
+        if measured.semantic_note
+        else " Semantic index: complete."
+    )
     restart_note = ""
     if measured.restart_still_indexing:
         restart_note = (
@@ -452,7 +459,7 @@ def report(measured: Measured, corpus_note: str) -> str:
         SECTION_HEADING,
         "",
         f"Corpus: {corpus_note}; {measured.indexed_files} files indexed, "
-        f"indexer's last progress count {measured.indexed_bytes / 1e6:.0f} MB "
+        f"{measured.indexed_bytes / 1e6:.0f} MB of them "
         f"({measured.source_files} files, {measured.source_bytes / 1e6:.0f} MB in the tree). "
         f"`leindex --headless`, `memory.total_budget_mb: {BUDGET_MB}`, RSS of the server and its "
         "indexing worker processes "
@@ -460,7 +467,7 @@ def report(measured: Measured, corpus_note: str) -> str:
         f"({measured.samples} samples). Searches: {SEARCHES} "
         f"({', '.join(f'{m} {n}' for m, n in sorted(measured.by_mode.items()))} answered, "
         f"{len(measured.search_errors)} failed) from {CONCURRENT_CLIENTS} concurrent tasks on "
-        f"one MCP session.{failed}{restart_note}",
+        f"one MCP session.{semantic}{failed}{restart_note}",
         "",
         "| phase | peak RSS MB | peak/budget | target | met | duration s |",
         "| --- | --- | --- | --- | --- | --- |",
