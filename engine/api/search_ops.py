@@ -59,6 +59,7 @@ def project_dict(project: Project) -> dict[str, Any]:
         "query_cache_bytes": project.query_cache_bytes,
         "vector_index_loaded": project.vector_index_loaded,
         "vector_search": project.vector_search,
+        "vectors_pending": len(project.pending_vector_paths),
         "semantic_note": project.semantic_note,
     }
 

@@ -46,6 +46,8 @@ def project_summary(project: ManagedProject) -> ProjectSummary:
         stage=str(getattr(progress, "stage", "") or ""),
         paused=str(getattr(progress, "paused", "") or ""),
         bytes_done=int(getattr(progress, "bytes_done", 0) or 0),
+        vectors_pending=len(getattr(project, "pending_vector_paths", ()) or ()),
+        semantic_note=str(getattr(project, "semantic_note", "") or ""),
     )
 
 

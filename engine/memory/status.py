@@ -33,6 +33,8 @@ class ProjectSummary:
     bytes_done: int = 0  # bytes of files indexed so far (in the current stage)
     stage: str = ""  # while indexing: "full-text", then "semantic"
     paused: str = ""  # why indexing waits for the memory budget ("" when it runs)
+    vectors_pending: int = 0  # files in the full-text index whose vectors are not written
+    semantic_note: str = ""  # why semantic search is incomplete or unavailable ("" when not)
 
 
 @dataclass(frozen=True)

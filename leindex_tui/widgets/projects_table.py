@@ -48,10 +48,14 @@ def index_state(project: ProjectSummary) -> str:
 def vectors_state(project: ProjectSummary) -> str:
     """Where an indexed project's vectors are: 'in memory', or 'on disk' (not loaded since
     the start, or unloaded by an eviction: the next semantic search loads them if the budget
-    has room)."""
+    has room); and how many files have none yet (the budget had no room for them, or they
+    changed since: semantic search does not find them)."""
     if not project.indexed:
         return "–"
-    return "in memory" if project.vectors_loaded else "on disk"
+    where = "in memory" if project.vectors_loaded else "on disk"
+    if project.vectors_pending:
+        return f"{where}, {project.vectors_pending} not embedded"
+    return where
 
 
 def project_cells(project: ProjectSummary, now: float) -> tuple[str, ...]:

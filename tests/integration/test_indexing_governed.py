@@ -14,6 +14,7 @@ from engine.index.chunker import chunk_lines
 from engine.index.embed import HashingEmbedder
 from engine.index.manifest import MANIFEST_FILE, FileState, Manifest
 from engine.memory import EvictionManager, MemoryManager, ProjectPriority, set_memory_manager
+from engine.memory.dashboard import project_summary
 from engine.memory.reservations import (
     Grant,
     Purpose,
@@ -362,6 +363,9 @@ def test_vectors_that_do_not_fit_end_the_semantic_stage_with_a_note(
         assert len(project.pending_vector_paths) == FILES  # kept for the next open
         answer = engine.search("routine 7", mode="semantic")
         assert project.semantic_note in answer.notes
+        # The dashboard and the projects diagnostics say it too.
+        summary = project_summary(project)
+        assert (summary.vectors_pending, summary.semantic_note) == (FILES, project.semantic_note)
     finally:
         engine.close()
 

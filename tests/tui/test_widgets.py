@@ -89,6 +89,10 @@ async def test_projects_table_updates_cells_and_p_asks_for_the_next_priority() -
         assert table.get_cell("legacy-code", "files") == "930"
         assert table.get_cell("legacy-code", "vectors") == "on disk"
         assert table.get_cell("core-api", "vectors") == "in memory"
+        # Files with no vectors (no room in the budget for them) are counted where they show.
+        partial = (replace(changed[0], vectors_pending=19756), *changed[1:])
+        table.update_projects(partial, make_status().timestamp)
+        assert table.get_cell("core-api", "vectors") == "in memory, 19756 not embedded"
         assert table.get_cell("temp-analysis", "files") == "–"
         assert table.row_count == 3
         table.update_projects(changed[:2], make_status().timestamp)
