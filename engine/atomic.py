@@ -85,6 +85,11 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+# A temp file left unchanged this long is a killed write's, not a live one (saving the
+# kernel's 228 MB of vectors, or spilling a 256 MB cache, takes seconds).
+STALE_TEMP_SECONDS = 120.0
+
+
 def remove_stale_temp_files(directory: Path, older_than_seconds: float) -> int:
     """Delete the temp files `atomic_write_*` left in `directory` when killed mid-write (a
     vector set's can be hundreds of MB), once unchanged for `older_than_seconds` (a younger

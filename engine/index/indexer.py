@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from engine.atomic import remove_stale_temp_files, set_aside
+from engine.atomic import STALE_TEMP_SECONDS, remove_stale_temp_files, set_aside
 from engine.index.analysis import (
     EMBED_BYTES_PER_CHAR,
     EMBED_SLICE_CHARS,
@@ -69,9 +69,6 @@ ProgressCallback = Callable[[IndexProgress], None]
 StopCheck = Callable[[], bool]
 # Report progress at most this often (in files), so a big project does not flood the TUI.
 _PROGRESS_EVERY = 25
-# A temp file of an index write left unchanged this long is a killed write's, not a live one
-# (saving the kernel's 228 MB of vectors takes a few seconds).
-STALE_TEMP_SECONDS = 120.0
 # Batches: bounded working memory per commit, sized from the writer's arena.
 _MIN_BATCH_BYTES = 1 << 20
 _MAX_BATCH_BYTES = 32 << 20

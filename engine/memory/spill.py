@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import private_subdir_if_shared, safe_child, set_aside
+from engine.atomic import (
+    STALE_TEMP_SECONDS,
+    private_subdir_if_shared,
+    remove_stale_temp_files,
+    safe_child,
+    set_aside,
+)
 from engine.memory.spill_format import (
     HEADER,
     MAC_SIZE,
@@ -322,9 +328,12 @@ class SpillStore:
                     self._used -= entry.size
 
     def _load_index(self) -> dict[str, _IndexEntry]:
-        """Scan the directory once (caller holds the lock); stale cache spills are deleted."""
+        """Scan the directory once (caller holds the lock); stale cache spills are deleted,
+        and so are the temp files of writes killed part-way (a spilled cache's can be
+        hundreds of MB, and no budget counts it)."""
         if self._index is not None:
             return self._index
+        remove_stale_temp_files(self.directory, STALE_TEMP_SECONDS)
         index: dict[str, _IndexEntry] = {}
         try:
             entries = list(os.scandir(self.directory))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,20 @@ def test_stale_cache_spills_of_dead_processes_are_removed(tmp_path):
     store = SpillStore(directory, MB, tmp_path / "secret")
     assert store.usage_bytes() == 0
     assert not stale.exists()
+
+
+def test_temp_files_of_killed_spills_are_removed_once_stale(tmp_path):
+    directory = tmp_path / "s"
+    directory.mkdir()
+    stale = directory / ".c-1-abc.spill.x81kq2za.tmp"  # a kill mid-write leaves this
+    fresh = directory / ".u-key.spill.0a9sd8f7.tmp"  # may be another process's live write
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"x" * 4096)
+    long_ago = time.time() - 3600
+    os.utime(stale, (long_ago, long_ago))
+    store = SpillStore(directory, MB, tmp_path / "secret")
+    assert store.usage_bytes() == 0
+    assert not stale.exists() and fresh.exists()
 
 
 def test_wrong_size_secret_is_replaced(tmp_path):
