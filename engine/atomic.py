@@ -90,19 +90,24 @@ def fsync_directory(directory: Path) -> None:
 STALE_TEMP_SECONDS = 120.0
 
 
-def remove_stale_temp_files(directory: Path, older_than_seconds: float) -> int:
+def remove_stale_temp_files(
+    directory: Path, older_than_seconds: float | None, name: str | None = None
+) -> int:
     """Delete the temp files `atomic_write_*` left in `directory` when killed mid-write (a
-    vector set's can be hundreds of MB), once unchanged for `older_than_seconds` (a younger
-    one may be another process's write in progress); returns how many were removed."""
+    vector set's can be hundreds of MB), of the file `name` only if given, once unchanged for
+    `older_than_seconds` (a younger one may be another process's write in progress; None: at
+    any age, for a caller that knows no other writer runs); returns how many were removed."""
     removed = 0
-    cutoff = time.time() - older_than_seconds
+    cutoff = None if older_than_seconds is None else time.time() - older_than_seconds
     try:
-        leftovers = list(Path(directory).glob(".*.tmp"))
+        leftovers = list(Path(directory).glob(f".{name}.*.tmp" if name else ".*.tmp"))
     except OSError:
         return 0
     for leftover in leftovers:
         try:
-            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+            if cutoff is not None and leftover.stat().st_mtime >= cutoff:
+                continue
+            if leftover.is_file():
                 leftover.unlink()
                 removed += 1
         except OSError:  # gone meanwhile, or not ours to remove

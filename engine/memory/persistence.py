@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import atomic
 from engine.atomic import set_aside
 from engine.lifecycle.cache_state import (
     CACHE_STATE_FILE_NAME,
@@ -104,14 +105,7 @@ def remove_stale_temp_files(home: Path) -> int:
 
     Only the pidfile's owner calls this, so no live writer's temp file is removed.
     """
-    removed = 0
-    for leftover in Path(home).glob(f".{CACHE_STATE_FILE_NAME}.*.tmp"):
-        try:
-            leftover.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
+    return atomic.remove_stale_temp_files(home, None, CACHE_STATE_FILE_NAME)
 
 
 def _set_aside_quietly(path: Path, reason: str) -> Path | None:
